@@ -1,0 +1,148 @@
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The contract between the engine and a provider.
+
+A backend takes plain values (its connection options as a dict) and raises
+the engine's errors; it knows nothing of Ansible. A new provider is one
+subclass of SnapshotBackend in ``_backends/`` plus one thin module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Dict, List, Mapping, Optional
+
+from ._errors import AmbiguousGuestError, GuestNotFoundError, ProviderError, SavepointError
+from ._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec
+from ._waiting import Operation, ProgressCallback, WaitPolicy, pending, wait_until
+
+
+class SnapshotBackend:
+    """Base class of every provider backend."""
+
+    #: provider name as users write it in ``provider:``
+    provider: ClassVar[str] = ''
+    #: connection options: name -> {type, default, env: [VARS], no_log, choices, description}.
+    #: Plain data so that the module layer can build an argument spec and docs can match it.
+    connection_options: ClassVar[Dict[str, Dict[str, Any]]] = {}
+    #: which GuestRef fields this provider understands
+    guest_fields: ClassVar[tuple] = ('name', 'uuid')
+
+    def __init__(self, connection: Mapping[str, Any]) -> None:
+        self.connection = dict(connection)
+
+    # -- session -----------------------------------------------------------
+    def connect(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the session; must never raise."""
+
+    def __enter__(self) -> 'SnapshotBackend':
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- guests ------------------------------------------------------------
+    def find_guest(self, ref: GuestRef) -> Guest:
+        raise NotImplementedError
+
+    def find_guests(self, refs: List[GuestRef]) -> List[Guest]:
+        """Several guests at once; providers with a bulk lookup override this."""
+        return [self.find_guest(ref) for ref in refs]
+
+    def list_guests(self) -> List[Guest]:
+        raise NotImplementedError
+
+    def refresh_guest(self, guest: Guest) -> Guest:
+        """The same guest with its current power state."""
+        return guest
+
+    # -- snapshots ---------------------------------------------------------
+    def capabilities(self, guest: Guest) -> Capabilities:
+        return Capabilities()
+
+    def prepare_spec(self, guest: Guest, spec: SnapshotSpec, warnings: List[str]) -> SnapshotSpec:
+        """Check a create request against this guest before anything is written.
+
+        Raise for what cannot be honoured; return the spec to use (a softened
+        ``preferred`` choice appends a warning saying what was done instead).
+        """
+        return spec
+
+    def list_snapshots(self, guest: Guest) -> List[SnapshotRecord]:
+        raise NotImplementedError
+
+    def start_create(self, guest: Guest, spec: SnapshotSpec) -> Operation:
+        raise NotImplementedError
+
+    def start_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Operation:
+        """Revert and leave the guest in ``power_state`` (restore: as recorded in the snapshot)."""
+        raise NotImplementedError
+
+    def start_delete(self, guest: Guest, snapshot: SnapshotRecord, remove_children: bool) -> Operation:
+        raise NotImplementedError
+
+    # -- waiting -----------------------------------------------------------
+    def poll(self, operation: Operation) -> None:
+        """Update ``operation`` (done/error/result) from the provider; asynchronous providers override."""
+        if not operation.done:
+            raise ProviderError('%s has no way to poll an unfinished %s' % (self.provider, operation.action))
+
+    def wait(self, operations: List[Operation], policy: WaitPolicy,
+             progress: Optional[ProgressCallback] = None) -> None:
+        """Wait for all operations together (and their follow-ups) within one deadline.
+
+        Backends with a push mechanism (vSphere's property collector) override
+        this; the default polls every unfinished operation with backoff.
+        """
+        deadline = policy.clock() + policy.timeout
+        waiting = list(operations)
+
+        def poll_all() -> bool:
+            for op in pending(waiting):
+                try:
+                    self.poll(op)
+                except SavepointError as exc:
+                    op.finish(error=exc)
+            return not pending(waiting)
+
+        while waiting:
+            if pending(waiting):
+                names = ', '.join(sorted({'%s %s' % (op.action, op.guest.name) for op in pending(waiting)}))
+                remaining = dataclasses.replace(policy, timeout=max(0.0, deadline - policy.clock()))
+                wait_until(poll_all, remaining, names, progress)
+            waiting = self.run_follow_ups(waiting)
+
+    @staticmethod
+    def run_follow_ups(operations: List[Operation]) -> List[Operation]:
+        """Start the follow-up step of each successful operation; return the new operations."""
+        started: List[Operation] = []
+        for op in operations:
+            if op.done and op.error is None and op.follow_up is not None:
+                step, op.follow_up = op.follow_up, None
+                try:
+                    nxt = step()
+                except SavepointError as exc:
+                    op.error = exc
+                    continue
+                if nxt is not None:
+                    op.next_step = nxt
+                    started.append(nxt)
+        return started
+
+
+def pick_one(candidates: List[Guest], ref: GuestRef, provider: str) -> Guest:
+    """The single guest a lookup found, or a clear error naming the candidates."""
+    if not candidates:
+        raise GuestNotFoundError('%s guest %s not found' % (provider, ref.describe()))
+    if len(candidates) > 1:
+        listed = ', '.join('%s (id %s)' % (g.name, g.id) for g in candidates)
+        raise AmbiguousGuestError(
+            '%s guest %s is ambiguous: %d guests match: %s; name it by a unique id instead'
+            % (provider, ref.describe(), len(candidates), listed),
+            details={'candidates': [g.to_dict() for g in candidates]})
+    return candidates[0]

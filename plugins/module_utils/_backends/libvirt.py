@@ -1,0 +1,378 @@
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""libvirt backend (libvirt-python): internal and external domain snapshots."""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import os
+import time
+import traceback
+import xml.etree.ElementTree as ET
+from typing import Any, Dict, List, Optional
+from urllib.parse import urlparse
+
+from .._backend import SnapshotBackend, pick_one
+from .._errors import (
+    ConnectionFailedError, GuestNotFoundError, InvalidRequestError, MissingLibraryError, ProviderError,
+    QuiesceUnavailableError, SavepointError, SnapshotNotFoundError, UnsupportedError,
+)
+from .._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, to_iso
+from .._ownership import decode_description, encode_description
+from .._waiting import Operation
+
+LIBVIRT_IMPORT_ERROR = None
+try:
+    import libvirt
+except ImportError:
+    LIBVIRT_IMPORT_ERROR = traceback.format_exc()
+    libvirt = None
+
+# libvirt error codes (virErrorNumber) this backend tells apart.
+ERR_NO_CONNECT = 5
+ERR_NO_DOMAIN = 42
+ERR_CONFIG_UNSUPPORTED = 67
+ERR_NO_DOMAIN_SNAPSHOT = 72
+ERR_ARGUMENT_UNSUPPORTED = 74
+ERR_OPERATION_UNSUPPORTED = 84
+ERR_AGENT_UNRESPONSIVE = 86
+ERR_SYSTEM_ERROR = 38
+ERR_RPC_DOMAIN = 7
+
+# Reverting to external snapshots arrived in libvirt 9.9.0.
+REVERT_EXTERNAL_VERSION = 9009000
+
+_STATE_NAMES = {1: 'running', 2: 'running', 3: 'paused', 4: 'running', 5: 'off', 6: 'off', 7: 'suspended'}
+_SNAPSHOT_STATES = {'running': 'running', 'blocked': 'running', 'paused': 'paused', 'shutdown': 'running',
+                    'shutoff': 'off', 'crashed': 'off', 'pmsuspended': 'suspended',
+                    'disk-snapshot': 'running'}
+GUEST_AGENT_CHANNEL = 'org.qemu.guest_agent.0'
+
+
+def version_text(number: int) -> str:
+    return '%d.%d.%d' % (number // 1000000, number // 1000 % 1000, number % 1000)
+
+
+def translate(exc: Exception, doing: str) -> SavepointError:
+    """A libvirt error as the engine's error, with libvirt's message kept."""
+    if libvirt is None or not isinstance(exc, libvirt.libvirtError):
+        return ProviderError('%s failed: %s' % (doing, exc), provider_message=str(exc))
+    code = exc.get_error_code()
+    message = exc.get_error_message() or str(exc)
+    details = {'libvirt_code': code, 'libvirt_domain': exc.get_error_domain()}
+    if code == ERR_NO_DOMAIN:
+        return GuestNotFoundError('%s: guest not found' % doing, message, details)
+    if code == ERR_NO_DOMAIN_SNAPSHOT:
+        return SnapshotNotFoundError('%s: snapshot not found' % doing, message, details)
+    if code in (ERR_ARGUMENT_UNSUPPORTED, ERR_AGENT_UNRESPONSIVE):
+        return QuiesceUnavailableError('%s: the guest agent cannot quiesce the guest: %s' % (doing, message),
+                                       message, details)
+    if code in (ERR_CONFIG_UNSUPPORTED, ERR_OPERATION_UNSUPPORTED):
+        return UnsupportedError('%s: not supported by libvirt: %s' % (doing, message), message, details)
+    if code in (ERR_NO_CONNECT,) or exc.get_error_domain() == ERR_RPC_DOMAIN:
+        return ConnectionFailedError('%s: lost or could not open the libvirt connection: %s' % (doing, message),
+                                     message, details)
+    return ProviderError('%s failed: %s' % (doing, message), message, details)
+
+
+def _text(node: Optional[ET.Element], path: str) -> Optional[str]:
+    found = node.find(path) if node is not None else None
+    return found.text if found is not None and found.text is not None else None
+
+
+class LibvirtBackend(SnapshotBackend):
+    provider = 'libvirt'
+    guest_fields = ('name', 'uuid')
+    connection_options = {
+        'uri': {
+            'type': 'str',
+            'env': ['LIBVIRT_DEFAULT_URI'],
+            'default': 'qemu:///system',
+            'description': 'libvirt connection URI.',
+        },
+    }
+
+    def __init__(self, connection: Dict[str, Any]) -> None:
+        super().__init__(connection)
+        self.uri = self.connection.get('uri') or os.environ.get('LIBVIRT_DEFAULT_URI') or 'qemu:///system'
+        self.conn: Any = None
+        self._lib_version: Optional[int] = None
+
+    # -- session -------------------------------------------------------------
+    def connect(self) -> None:
+        if libvirt is None:
+            raise MissingLibraryError('the libvirt provider needs libvirt-python (pip install libvirt-python) '
+                                      'where the module runs', provider_message=LIBVIRT_IMPORT_ERROR)
+        # libvirt prints every error to stderr by default; they are reported through exceptions instead.
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+        try:
+            self.conn = libvirt.open(self.uri)
+        except libvirt.libvirtError as exc:
+            raise ConnectionFailedError("cannot connect to libvirt at '%s': %s"
+                                        % (self.uri, exc.get_error_message() or exc),
+                                        provider_message=exc.get_error_message(),
+                                        details={'uri': self.uri, 'libvirt_code': exc.get_error_code()})
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:  # closing a dead connection must not hide the real error
+                pass
+            self.conn = None
+
+    @property
+    def is_test_driver(self) -> bool:
+        return self.conn.getType() == 'Test'
+
+    @property
+    def lib_version(self) -> int:
+        if self._lib_version is None:
+            self._lib_version = self.conn.getLibVersion()
+        return self._lib_version
+
+    # -- guests ----------------------------------------------------------------
+    def _guest(self, dom: Any) -> Guest:
+        try:
+            state = dom.state()[0]
+            return Guest(id=dom.UUIDString(), name=dom.name(), power_state=_STATE_NAMES.get(state, 'unknown'),
+                         handle=dom)
+        except Exception as exc:
+            raise translate(exc, 'reading guest state')
+
+    def find_guest(self, ref: GuestRef) -> Guest:
+        if ref.id or ref.folder:
+            raise InvalidRequestError('libvirt guests are named by name or uuid (no id or folder)')
+        try:
+            dom = self.conn.lookupByUUIDString(ref.uuid) if ref.uuid else self.conn.lookupByName(ref.name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != ERR_NO_DOMAIN and 'invalid UUID' not in str(exc):
+                raise translate(exc, 'looking up guest %s' % ref.describe())
+            return pick_one(self._similar(ref), ref, self.provider) if ref.name else pick_one([], ref, self.provider)
+        return self._guest(dom)
+
+    def _similar(self, ref: GuestRef) -> List[Guest]:
+        """No exact match: raise naming the closest names, so a typo is obvious."""
+        names = [d.name() for d in self.conn.listAllDomains(0)]
+        close = difflib.get_close_matches(ref.name or '', names, n=5, cutoff=0.5)
+        hint = ('; did you mean: %s?' % ', '.join(close)) if close else (
+            '; this host has: %s' % (', '.join(sorted(names)[:20]) or 'no guests'))
+        raise GuestNotFoundError("libvirt guest %s not found at %s%s" % (ref.describe(), self.uri, hint),
+                                 details={'candidates': close})
+
+    def list_guests(self) -> List[Guest]:
+        try:
+            return [self._guest(d) for d in self.conn.listAllDomains(0)]
+        except libvirt.libvirtError as exc:
+            raise translate(exc, 'listing guests')
+
+    def refresh_guest(self, guest: Guest) -> Guest:
+        return self._guest(guest.handle)
+
+    # -- capabilities ----------------------------------------------------------
+    def _agent_state(self, dom: Any) -> Optional[str]:
+        """'connected', 'disconnected', None when there is no agent channel."""
+        root = ET.fromstring(dom.XMLDesc(0))
+        for target in root.findall("./devices/channel/target"):
+            if target.get('name') == GUEST_AGENT_CHANNEL:
+                return target.get('state') or 'disconnected'
+        return None
+
+    def capabilities(self, guest: Guest) -> Capabilities:
+        caps = Capabilities(memory=guest.power_state in ('running', 'paused'), internal=True,
+                            delete_children=True, concurrent=False)
+        reasons = caps.reasons
+        if not caps.memory:
+            reasons['memory'] = "guest '%s' is %s: there is no memory state to save" % (guest.name, guest.power_state)
+        if self.is_test_driver:
+            reasons['external'] = "libvirt's test driver cannot take external (disk-only) snapshots"
+            reasons['quiesce'] = "libvirt's test driver has no guest agent"
+            return caps
+        caps.external = True
+        caps.revert_external = self.lib_version >= REVERT_EXTERNAL_VERSION
+        if not caps.revert_external:
+            reasons['revert_external'] = ('reverting to an external snapshot is not supported by libvirt %s '
+                                          '(it needs libvirt 9.9.0 or newer)' % version_text(self.lib_version))
+        if guest.power_state != 'running':
+            reasons['quiesce'] = "guest '%s' is %s; quiescing needs a running guest agent" % (
+                guest.name, guest.power_state)
+            return caps
+        try:
+            agent = self._agent_state(guest.handle)
+        except libvirt.libvirtError as exc:
+            raise translate(exc, 'reading the configuration of guest %s' % guest.name)
+        if agent is None:
+            reasons['quiesce'] = "guest '%s' has no QEMU guest agent channel (%s)" % (guest.name, GUEST_AGENT_CHANNEL)
+        elif agent != 'connected':
+            reasons['quiesce'] = "the QEMU guest agent of guest '%s' is not connected" % guest.name
+        else:
+            caps.quiesce = True
+        return caps
+
+    def prepare_spec(self, guest: Guest, spec: SnapshotSpec, warnings: List[str]) -> SnapshotSpec:
+        live = guest.power_state in ('running', 'paused')
+        if spec.kind == 'internal':
+            if spec.memory is False and live:
+                raise UnsupportedError(
+                    "libvirt cannot take a disk-only internal snapshot of %s guest '%s': use memory: true "
+                    "(the default), kind: external, or shut the guest off first" % (guest.power_state, guest.name))
+            if spec.quiesce == 'required':
+                raise QuiesceUnavailableError('quiesce: required cannot be honoured: libvirt quiesces only '
+                                              'external (disk-only) snapshots; use kind: external')
+            if spec.quiesce == 'preferred':
+                warnings.append("guest '%s': quiesce: preferred fell back to a snapshot without quiescing: "
+                                "libvirt quiesces only external (disk-only) snapshots" % guest.name)
+            memory = live if spec.memory is None else spec.memory
+            return SnapshotSpec(**dict(spec.__dict__, memory=memory, quiesce='never'))
+        if spec.memory:
+            raise UnsupportedError('external snapshots taken by this collection are disk-only: '
+                                   'use memory: false (or kind: internal to keep memory)')
+        return SnapshotSpec(**dict(spec.__dict__, memory=False))
+
+    # -- snapshots ---------------------------------------------------------------
+    def _record(self, snap: Any, current_name: Optional[str]) -> SnapshotRecord:
+        root = ET.fromstring(snap.getXMLDesc(0))
+        name = _text(root, 'name') or snap.getName()
+        description, marker = decode_description(_text(root, 'description'))
+        memory_node = root.find('memory')
+        memory_mode = memory_node.get('snapshot') if memory_node is not None else 'no'
+        disks = root.findall('./disks/disk')
+        external = [d for d in disks if d.get('snapshot') == 'external']
+        created = _text(root, 'creationTime')
+        record = SnapshotRecord(
+            name=name, id=name,
+            parent=_text(root, 'parent/name'), parent_id=_text(root, 'parent/name'),
+            created_at=to_iso(_epoch(created)) if created else None,
+            current=name == current_name,
+            power_state=_SNAPSHOT_STATES.get(_text(root, 'state') or '', 'unknown'),
+            memory=memory_mode in ('internal', 'external'),
+            kind='external' if external else 'internal',
+            description=description,
+            provider_details={'state': _text(root, 'state'),
+                              'disks': {d.get('name'): d.get('snapshot') for d in disks}},
+        )
+        record.apply_marker(marker)
+        if external:
+            record.size_bytes = self._overlay_size(external)
+            record.provider_details['overlays'] = [_source_file(d) for d in external]
+        return record
+
+    def _overlay_size(self, disks: List[ET.Element]) -> Optional[int]:
+        """Bytes of the overlay files, when they are on this machine (never guessed for remote hosts)."""
+        if urlparse(self.uri).hostname not in (None, '', 'localhost'):
+            return None
+        total = 0
+        for disk in disks:
+            path = _source_file(disk)
+            if not path or not os.path.exists(path):
+                return None
+            total += os.stat(path).st_blocks * 512
+        return total
+
+    def list_snapshots(self, guest: Guest) -> List[SnapshotRecord]:
+        dom = guest.handle
+        try:
+            snaps = dom.listAllSnapshots(0)
+            current = dom.snapshotCurrent(0).getName() if dom.hasCurrentSnapshot(0) else None
+            records = [self._record(s, current) for s in snaps]
+        except libvirt.libvirtError as exc:
+            raise translate(exc, "listing snapshots of guest '%s'" % guest.name)
+        by_name = {r.name: r for r in records}
+        for record in records:
+            if record.parent in by_name:
+                by_name[record.parent].children.append(record.name)
+        return records
+
+    def _disk_targets(self, dom: Any) -> List[str]:
+        root = ET.fromstring(dom.XMLDesc(0))
+        targets = []
+        for disk in root.findall('./devices/disk'):
+            if disk.get('device', 'disk') != 'disk' or disk.find('readonly') is not None:
+                continue
+            target = disk.find('target')
+            if target is not None and target.get('dev'):
+                targets.append(target.get('dev'))
+        return targets
+
+    def start_create(self, guest: Guest, spec: SnapshotSpec) -> Operation:
+        dom = guest.handle
+        root = ET.Element('domainsnapshot')
+        ET.SubElement(root, 'name').text = spec.name
+        ET.SubElement(root, 'description').text = encode_description(spec.description, spec.marker)
+        flags = 0
+        if spec.kind == 'external':
+            flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
+            if spec.quiesce != 'never':
+                flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
+            disks = ET.SubElement(root, 'disks')
+            for target in self._disk_targets(dom):
+                ET.SubElement(disks, 'disk', name=target, snapshot='external')
+        op = Operation(action='create', guest=guest, snapshot_name=spec.name, id=spec.name)
+        started = time.monotonic()
+        try:
+            dom.snapshotCreateXML(ET.tostring(root, encoding='unicode'), flags)
+        except libvirt.libvirtError as exc:
+            raise translate(exc, "creating snapshot '%s' of guest '%s'" % (spec.name, guest.name))
+        elapsed = round(time.monotonic() - started, 3)
+        # The whole call blocks a live guest (QEMU pauses it for savevm); a shut-off guest has nothing to block.
+        op.blocked_seconds = elapsed if guest.power_state in ('running', 'paused') else 0.0
+        op.finish()
+        return op
+
+    def start_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Operation:
+        dom = guest.handle
+        op = Operation(action='revert', guest=guest, snapshot_name=snapshot.name, id=snapshot.name)
+        flags = 0
+        if power_state == 'on':
+            flags = libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING
+        try:
+            snap = dom.snapshotLookupByName(snapshot.name, 0)
+            dom.revertToSnapshot(snap, flags)
+            self._enforce_power_state(guest, snapshot, power_state)
+        except libvirt.libvirtError as exc:
+            raise translate(exc, "reverting guest '%s' to snapshot '%s'" % (guest.name, snapshot.name))
+        op.finish()
+        return op
+
+    def _enforce_power_state(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> None:
+        """Make the guest's run state what was asked, whatever the driver did on its own."""
+        dom = guest.handle
+        want = {'on': 'running', 'off': 'off'}.get(power_state, snapshot.power_state)
+        have = _STATE_NAMES.get(dom.state()[0], 'unknown')
+        if want == have or want == 'unknown':
+            return
+        if want == 'off':
+            dom.destroy()
+        elif want == 'running' and have == 'paused':
+            dom.resume()
+        elif want == 'running' and have == 'off':
+            dom.create()
+        elif want == 'paused' and have == 'running':
+            dom.suspend()
+        elif want == 'paused' and have == 'off':
+            dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
+        have = _STATE_NAMES.get(dom.state()[0], 'unknown')
+        if have != want:
+            raise ProviderError("guest '%s' is %s after the revert, not %s as asked" % (guest.name, have, want))
+
+    def start_delete(self, guest: Guest, snapshot: SnapshotRecord, remove_children: bool) -> Operation:
+        dom = guest.handle
+        op = Operation(action='delete', guest=guest, snapshot_name=snapshot.name, id=snapshot.name)
+        flags = libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if remove_children else 0
+        try:
+            dom.snapshotLookupByName(snapshot.name, 0).delete(flags)
+        except libvirt.libvirtError as exc:
+            raise translate(exc, "deleting snapshot '%s' of guest '%s'" % (snapshot.name, guest.name))
+        op.finish()
+        return op
+
+
+def _epoch(text: str) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(int(text), tz=datetime.timezone.utc)
+
+
+def _source_file(disk: ET.Element) -> Optional[str]:
+    source = disk.find('source')
+    return source.get('file') if source is not None else None
