@@ -110,9 +110,9 @@ def make_module(argument_spec: Dict[str, Any]) -> AnsibleModule:
 
 
 def choose_backend(module: AnsibleModule, backends: Sequence[Type[SnapshotBackend]]) -> Type[SnapshotBackend]:
-    if len(backends) == 1:
+    wanted = module.params.get('provider')
+    if wanted is None:
         return backends[0]
-    wanted = module.params['provider']
     return next(b for b in backends if b.provider == wanted)
 
 
@@ -230,9 +230,9 @@ def run_info_module(module: AnsibleModule, backends: Sequence[Type[SnapshotBacke
     module.exit_json(**result)
 
 
-def main_for(backends: Sequence[Type[SnapshotBackend]], module_name: str, info: bool = False) -> None:
-    """The whole main() of a module: a provider module passes one backend, the neutral ones all."""
-    neutral = len(backends) > 1
+def main_for(backends: Sequence[Type[SnapshotBackend]], module_name: str, info: bool = False,
+             neutral: bool = False) -> None:
+    """The whole main() of a module: a provider module passes its backend, the neutral ones all (neutral=True)."""
     if info:
         run_info_module(make_module(info_argument_spec(backends, neutral)), backends)
     else:

@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+
+class ModuleDocFragment:
+    # How a task names its guest(s); shared by every module.
+    DOCUMENTATION = r'''
+options:
+  name:
+    description:
+      - Name of the guest (libvirt domain, VMware virtual machine, OpenStack server).
+      - Matched exactly; a missing guest is an error that names the closest matches, an ambiguous
+        name is an error that lists every match.
+      - Mutually exclusive with O(uuid) and O(guests).
+    type: str
+    aliases: [guest]
+  uuid:
+    description:
+      - UUID of the guest (libvirt domain UUID; VMware BIOS or instance UUID).
+      - Mutually exclusive with O(name) and O(guests).
+    type: str
+  guests:
+    description:
+      - Several guests in one task. Each entry is a guest name, or a dict with one of
+        C(name), C(uuid), C(moid) (VMware) or C(id) (OpenStack server id), and C(folder) (VMware).
+      - With O(state=present) the guests form a snapshot set, see O(all_or_nothing).
+      - Operations on different guests run side by side where the provider allows it.
+    type: list
+    elements: raw
+'''

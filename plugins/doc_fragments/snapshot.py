@@ -1,0 +1,123 @@
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+
+class ModuleDocFragment:
+    # Options of every snapshot-changing module, whatever the provider.
+    DOCUMENTATION = r'''
+options:
+  snapshot_name:
+    description:
+      - Name of the snapshot (the restore point). Required unless O(state=pruned).
+      - Snapshot names are compared exactly. A guest with two snapshots of this name is an error,
+        never a guess.
+    type: str
+    aliases: [snapshot]
+  state:
+    description:
+      - V(present) takes the snapshot unless one of that name exists. If it exists but was taken
+        with other options (O(memory), O(kind), O(description), O(quiesce)), the task fails and
+        nothing is changed.
+      - V(absent) deletes the snapshot if it exists. Its children are kept (re-parented) unless
+        O(remove_children=true).
+      - V(reverted) brings the guest back to the snapshot. A revert is never skipped, because no
+        provider can tell whether the guest changed since the snapshot became current, so it always
+        reports C(changed).
+      - V(pruned) deletes the snapshots this collection created for O(owner) that match the
+        retention rule O(keep_last), O(older_than) or O(expired). Snapshots without this owner's
+        marker are never touched.
+    type: str
+    choices: [present, absent, reverted, pruned]
+    default: present
+  description:
+    description:
+      - Free text stored with the snapshot.
+    type: str
+    default: ''
+  memory:
+    description:
+      - Include the guest's memory (run state) in the snapshot.
+      - When not set, the provider's natural choice is used (libvirt internal snapshots of a running
+        guest always include memory; VMware does not).
+      - Asking for memory where the provider or guest cannot provide it is an error, never silently
+        dropped.
+    type: bool
+  quiesce:
+    description:
+      - Whether guest file systems are quiesced through the guest agent / tools first.
+      - V(required) fails (and changes nothing) when quiescing is not possible.
+      - V(preferred) quiesces when possible and otherwise takes the snapshot without, with a
+        warning saying why.
+    type: str
+    choices: [required, preferred, never]
+    default: never
+  kind:
+    description:
+      - V(internal) snapshots live inside the disk images (libvirt qcow2) or the provider's native format.
+      - V(external) snapshots are disk-only overlays (libvirt). Providers that cannot take them refuse.
+    type: str
+    choices: [internal, external]
+    default: internal
+  power_state:
+    description:
+      - Power state of the guest after O(state=reverted).
+      - V(restore) leaves it as recorded in the snapshot (running with memory, off without);
+        V(on) and V(off) force it. The module checks the result itself instead of trusting the
+        provider.
+    type: str
+    choices: [restore, 'on', 'off']
+    default: restore
+  remove_children:
+    description:
+      - With O(state=absent), delete the snapshot's whole subtree instead of re-parenting its children.
+    type: bool
+    default: false
+  expires_in:
+    description:
+      - When the snapshot should expire, for example V(12h), V(7d), V(2w), V(1d12h) or a number of seconds.
+      - Stored with the snapshot in the provider (see the README) and used by O(state=pruned) with
+        O(expired=true). Snapshots cost space and slow guests down, so they should not live forever.
+    type: str
+  owner:
+    description:
+      - Owner recorded in the ownership marker of snapshots this collection creates.
+      - O(state=pruned) only selects snapshots carrying this owner.
+    type: str
+    default: savepoint.virt
+  keep_last:
+    description:
+      - With O(state=pruned), keep the newest N owned snapshots of each guest and remove older ones.
+    type: int
+  older_than:
+    description:
+      - With O(state=pruned), remove owned snapshots created longer ago than this duration (V(7d), V(36h)).
+    type: str
+  expired:
+    description:
+      - With O(state=pruned), remove owned snapshots whose expiry time has passed.
+    type: bool
+    default: false
+  all_or_nothing:
+    description:
+      - With O(guests) and O(state=present), treat the guests as one snapshot set. If the snapshot
+        fails on any guest, the snapshots just created on the others are removed again and the task fails.
+      - With O(state=reverted), every guest is checked before any is reverted.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds to wait for the provider's operations, all guests together. Waiting never goes on
+        forever; a timeout is an error that says which operations may still be running.
+    type: int
+    default: 600
+  wait:
+    description:
+      - Wait for the operations to finish. With V(false) the module returns at once with the
+        provider's operation ids in RV(results[].operations); not allowed for a snapshot set.
+    type: bool
+    default: true
+notes:
+  - Check mode is supported; nothing is written to the provider. With C(--diff) the snapshot tree
+    before and after is shown.
+'''
