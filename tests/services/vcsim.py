@@ -125,7 +125,7 @@ class VcsimServer:
     def __init__(self, vms_per_pool: int = 2, *, binary: Optional[str] = None,
                  cache_dir: Optional[os.PathLike] = None,
                  state_dir: Optional[os.PathLike] = None,
-                 extra_args: Sequence[str] = (), start_timeout: float = 120.0,
+                 extra_args: Sequence[str] = (), start_timeout: float = 180.0,
                  stop_timeout: float = 30.0) -> None:
         self.vms_per_pool = vms_per_pool
         self.binary = binary
@@ -396,7 +396,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="VMs per resource pool (2 pools: --vms N gives 2N VMs; default 2)")
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
                         help="state dir (default %(default)s)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="start timeout in seconds")
+    parser.add_argument("--timeout", type=float, default=180.0, help="start timeout in seconds")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--stop", action="store_true", help="stop it (SIGTERM, then SIGKILL)")
     group.add_argument("--kill", action="store_true", help="SIGKILL it")

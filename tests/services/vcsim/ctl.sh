@@ -15,8 +15,8 @@
 #   --port P         port on 127.0.0.1 (default 0: a free one)
 #   --bin PATH       vcsim binary (env VCSIM_BIN; default: run build.sh,
 #                    which is fast when the binary is up to date)
-#   --timeout SEC    readiness / stop timeout (default 120 for start,
-#                    30 for stop; -vm 5000 needs about 20 s)
+#   --timeout SEC    readiness / stop timeout (default 180 for start,
+#                    30 for stop; -vm 5000 needs 8-50 s, load-dependent)
 #
 # `start` prints shell assignments on stdout (also in STATE_DIR/env):
 #   VCSIM_HOST VCSIM_PORT VCSIM_URL VCSIM_PID VCSIM_LOG GOVC_URL GOVC_INSECURE
@@ -113,7 +113,7 @@ do_start() {
     fi
     [ -x "$bin" ] || die "vcsim binary not found or not executable: $bin"
     command -v curl >/dev/null || die "curl not found"
-    timeout=${timeout:-120}
+    timeout=${timeout:-180}
 
     mkdir -p "$state_dir"
     state_dir=$(cd "$state_dir" && pwd)

@@ -1,0 +1,115 @@
+"""Pure helpers: durations, ISO times, ownership markers, retention selection, backoff."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from ansible_collections.savepoint.virt.plugins.module_utils._errors import InvalidRequestError
+from ansible_collections.savepoint.virt.plugins.module_utils._model import (
+    GuestRef, SnapshotRecord, from_iso, parse_duration, render_tree, to_iso,
+)
+from ansible_collections.savepoint.virt.plugins.module_utils._ownership import (
+    decode_description, encode_description, make_marker,
+)
+from ansible_collections.savepoint.virt.plugins.module_utils._retention import RetentionRule, select_for_removal
+from ansible_collections.savepoint.virt.plugins.module_utils._waiting import WaitPolicy
+
+NOW = datetime.datetime(2026, 11, 25, 12, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+@pytest.mark.parametrize('text,seconds', [
+    ('7d', 604800), ('12h', 43200), ('1w2d', 777600), ('90m', 5400), ('3600', 3600), (45, 45),
+    ('1d12h', 129600), ('2 h', 7200),
+])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize('text', ['7x', 'soon', '', '0', '-1d', '1d-2h', 'd7'])
+def test_parse_duration_rejects(text):
+    with pytest.raises(InvalidRequestError):
+        parse_duration(text)
+
+
+def test_iso_round_trip_is_utc_with_z():
+    value = datetime.datetime(2026, 1, 2, 3, 4, 5, 999, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    assert to_iso(value) == '2026-01-02T01:04:05Z'
+    assert from_iso('2026-01-02T01:04:05Z') == value.replace(microsecond=0)
+    assert from_iso('garbage') is None
+
+
+def test_marker_survives_description_round_trip():
+    marker = make_marker('team-a', 'savepoint.virt.snapshot 0.1.0', '2d', now=NOW)
+    stored = encode_description('line one\nline two', marker)
+    text, back = decode_description(stored)
+    assert text == 'line one\nline two'
+    assert back.owner == 'team-a' and back.expires_at == NOW + datetime.timedelta(days=2)
+
+
+@pytest.mark.parametrize('stored', ['', 'plain text', '[savepoint.virt] not json', '[savepoint.virt] {"x": 1}'])
+def test_foreign_descriptions_have_no_marker(stored):
+    text, marker = decode_description(stored)
+    assert marker is None and text == stored
+
+
+def snap(name, age_days, owner='savepoint.virt', expires_in_days=None):
+    created = NOW - datetime.timedelta(days=age_days)
+    expires = to_iso(created + datetime.timedelta(days=expires_in_days)) if expires_in_days is not None else None
+    return SnapshotRecord(name=name, id=name, created_at=to_iso(created), owner=owner, expires_at=expires)
+
+
+SNAPS = [snap('a', 10, expires_in_days=1), snap('b', 5), snap('c', 2, expires_in_days=30), snap('d', 1),
+         snap('foreign-old', 100, owner=None), snap('team-b', 50, owner='team-b', expires_in_days=1)]
+
+
+@pytest.mark.parametrize('rule,expected', [
+    (RetentionRule(keep_last=2), ['a', 'b']),
+    (RetentionRule(keep_last=10), []),
+    (RetentionRule(keep_last=0), ['a', 'b', 'c', 'd']),
+    (RetentionRule(older_than=datetime.timedelta(days=3)), ['a', 'b']),
+    (RetentionRule(expired=True), ['a']),
+    (RetentionRule(expired=True, keep_last=3), ['a']),
+    (RetentionRule(expired=True, older_than=datetime.timedelta(days=4)), ['a', 'b']),
+])
+def test_retention_selection(rule, expected):
+    chosen = select_for_removal(SNAPS, 'savepoint.virt', rule, NOW)
+    assert [c['snapshot'].name for c in chosen] == expected
+    assert all(c['reason'] for c in chosen)
+
+
+def test_retention_never_selects_foreign_snapshots():
+    chosen = select_for_removal(SNAPS, 'team-b', RetentionRule(keep_last=0), NOW)
+    assert [c['snapshot'].name for c in chosen] == ['team-b']
+
+
+def test_retention_needs_a_rule():
+    with pytest.raises(InvalidRequestError):
+        RetentionRule.from_options()
+    with pytest.raises(InvalidRequestError):
+        RetentionRule.from_options(keep_last=-1)
+
+
+def test_backoff_grows_with_jitter_and_is_capped():
+    delays = WaitPolicy(initial_delay=1, max_delay=8).delays()
+    first = [next(delays) for _ in range(8)]
+    assert 0.5 <= first[0] <= 1 and 1 <= first[1] <= 2 and 2 <= first[2] <= 4
+    assert all(d <= 8 for d in first) and max(first) >= 4
+
+
+def test_guest_ref_validation():
+    assert GuestRef.from_value('web1').name == 'web1'
+    assert GuestRef.from_value({'moid': 'vm-42'}).id == 'vm-42'
+    with pytest.raises(InvalidRequestError):
+        GuestRef.from_value({'name': 'a', 'uuid': 'b'})
+    with pytest.raises(InvalidRequestError):
+        GuestRef.from_value({'nmae': 'a'})
+    with pytest.raises(InvalidRequestError):
+        GuestRef.from_value(42)
+
+
+def test_render_tree_marks_current_and_nests():
+    records = [SnapshotRecord(name='a', id='1', created_at='1'),
+               SnapshotRecord(name='b', id='2', parent_id='1', current=True, memory=True, created_at='2')]
+    assert render_tree(records) == 'a\n  b (current, memory)\n'
