@@ -48,6 +48,19 @@ class RetentionRule:
         return ' or '.join(parts)
 
 
+def tree_depths(snapshots: List[SnapshotRecord]) -> Dict[str, int]:
+    parents = {s.id: s.parent_id for s in snapshots}
+    depths: Dict[str, int] = {}
+    for snap in snapshots:
+        depth, node, seen = 0, snap.parent_id, set()
+        while node in parents and node not in seen:
+            seen.add(node)
+            depth += 1
+            node = parents[node]
+        depths[snap.id] = depth
+    return depths
+
+
 def select_for_removal(snapshots: List[SnapshotRecord], owner: str, rule: RetentionRule,
                        now: Optional[datetime.datetime] = None) -> List[Dict[str, Any]]:
     """[{snapshot, reason}] of the snapshots ``owner`` owns that ``rule`` removes, oldest first.
@@ -56,7 +69,11 @@ def select_for_removal(snapshots: List[SnapshotRecord], owner: str, rule: Retent
     """
     now = now or utcnow()
     owned = [s for s in snapshots if s.owner == owner]
-    owned.sort(key=lambda s: (s.created_datetime() or _EPOCH, s.name))
+    # Providers record creation times to the second; within one second a
+    # descendant is still newer than its ancestor, then the provider's order counts.
+    depth = tree_depths(snapshots)
+    order = {id(s): i for i, s in enumerate(snapshots)}
+    owned.sort(key=lambda s: (s.created_datetime() or _EPOCH, depth.get(s.id, 0), order[id(s)]))
     keep_from = len(owned) - rule.keep_last if rule.keep_last is not None else None
     selected = []
     for index, snap in enumerate(owned):

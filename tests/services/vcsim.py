@@ -7,7 +7,7 @@ Usage from pytest (nothing here imports pytest)::
     @pytest.fixture(scope="session")
     def vcsim():
         with VcsimServer(vms_per_pool=5) as server:
-            yield server          # server.host, .port, .url, .pid, .connect_kwargs()
+            yield server   # .host .port .url .pid, .connect_kwargs(), .connect()
 
 Any failure to build or start raises VcsimError: the tests fail, they are
 never skipped. The binary comes from tests/services/vcsim/build.sh (a no-op
@@ -168,6 +168,11 @@ class VcsimServer:
         self._require_started()
         return {"host": self.host, "port": self.port, "user": "user",
                 "pwd": "pass", "disableSslCertValidation": True}
+
+    def connect(self):
+        """A pyVmomi ServiceInstance (caller disconnects with pyVim.connect.Disconnect)."""
+        from pyVim.connect import SmartConnect  # only needed here
+        return SmartConnect(**self.connect_kwargs())
 
     def log_text(self) -> str:
         try:

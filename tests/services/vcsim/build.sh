@@ -119,7 +119,11 @@ apt_update() {
     die "apt-get update failed"
 }
 
-have_src_index() { apt-cache showsrc "$SRC_PKG" 2>/dev/null | grep -q '^Package:'; }
+have_src_index() {
+    local out
+    out=$(apt-cache showsrc --only-source "$SRC_PKG" 2>/dev/null) || return 1
+    [[ $out == *"Package: $SRC_PKG"* ]]
+}
 
 deb_src_configured() {
     grep -Eqs '^[[:space:]]*deb-src[[:space:]]|^Types:.*[[:space:]]deb-src([[:space:]]|$)' \
