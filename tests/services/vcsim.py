@@ -200,11 +200,11 @@ class VcsimServer:
         if other and _is_vcsim(other):
             raise VcsimError("a vcsim (pid %d) already uses state dir %s" % (other, self.state_dir))
         self._clean_state()
-        tmp = self.state_dir / "tmp"   # vcsim's datastore dir goes here (TMPDIR)
-        tmp.mkdir()
+        tmp = _make_tmpdir(self.state_dir)   # vcsim's datastore goes here (TMPDIR)
+        (self.state_dir / "tmpdir").write_text(tmp + "\n")
 
         cmd = [binary, "-l", "%s:0" % HOST, "-vm", str(self.vms_per_pool)] + self.extra_args
-        env = dict(os.environ, TMPDIR=str(tmp))
+        env = dict(os.environ, TMPDIR=tmp)
         t0 = time.monotonic()
         with open(self.log_path, "wb") as log:
             try:
@@ -234,8 +234,8 @@ class VcsimServer:
     def kill(self) -> None:
         """SIGKILL at once, e.g. to simulate a vCenter crash mid-run.
 
-        The state dir (log, leftover datastore files) stays until stop() or a
-        new start(); start() can be called again (new port).
+        The log and the leftover datastore files stay until stop() or a new
+        start(); start() can be called again (new port).
         """
         self._terminate(signal.SIGKILL)
 
@@ -351,21 +351,37 @@ class VcsimServer:
     def _clean_state(self) -> None:
         if self.state_dir is None:
             return
-        shutil.rmtree(self.state_dir / "tmp", ignore_errors=True)
-        for name in ("pid", "env", "env.new", "url", "port"):
+        try:
+            tmp = (self.state_dir / "tmpdir").read_text().strip()
+        except OSError:
+            tmp = ""
+        if "/vcsim-ds." in tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for name in ("pid", "env", "env.new", "url", "port", "tmpdir"):
             try:
                 (self.state_dir / name).unlink()
             except FileNotFoundError:
                 pass
 
     def _cleanup(self) -> None:
+        self._clean_state()
         if self._own_state_dir and self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
             self.state_dir = None
-        else:
-            self._clean_state()
         self._proc = None
         self.port = self.url = self.govc_url = None
+
+
+def _make_tmpdir(state_dir: Path) -> str:
+    """vcsim's TMPDIR: $VCSIM_TMPDIR, else tmpfs (/dev/shm), else the state dir.
+
+    vcsim writes a few files per VM there; on a busy disk creating 10,000 VMs
+    took 40-54 s instead of 8 s on tmpfs.
+    """
+    base = os.environ.get("VCSIM_TMPDIR")
+    if not base:
+        base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else str(state_dir)
+    return tempfile.mkdtemp(prefix="vcsim-ds.", dir=base)
 
 
 def _read_pid(state_dir: Path) -> Optional[int]:
