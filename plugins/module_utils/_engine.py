@@ -247,8 +247,8 @@ class SnapshotEngine:
         if snap.current:
             # A provider cannot tell whether the guest changed since this
             # snapshot became current, so a revert is never skipped.
-            plan.reasons.append('it was already the current snapshot; reverted again because the guest '
-                                'may have changed since')
+            plan.reasons.append('it was the current snapshot; reverted anyway, as the guest may have '
+                                'changed since')
 
     def _decide_pruned(self, request: Request, plan: GuestPlan) -> None:
         assert request.retention is not None

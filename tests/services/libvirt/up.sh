@@ -4,6 +4,7 @@
 # Works without systemd (these machines have none); idempotent.
 #
 #   up.sh [start]   install what is missing, configure, start, wait until qemu:///system answers
+#   up.sh install   only install the packages (also what building libvirt-python needs)
 #   up.sh stop      stop the daemon this script started (by PID)
 #   up.sh status    exit 0 when qemu:///system answers
 #
@@ -55,8 +56,8 @@ stop() {
 case "${1:-start}" in
     stop) stop; exit 0 ;;
     status) answers; exit $? ;;
-    start) ;;
-    *) die "usage: $0 [start|stop|status]" ;;
+    start|install) ;;
+    *) die "usage: $0 [start|install|stop|status]" ;;
 esac
 
 [ "$(id -u)" = 0 ] || die "run as root (installs packages, starts a system daemon)"
@@ -72,6 +73,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install failed"
     DAEMON=$(daemon_binary); NAME=$(basename "$DAEMON"); PIDFILE=/run/$NAME.pid
 fi
+[ "${1:-start}" = install ] && exit 0
 
 # The QEMU driver resolves its built-in account at start-up even when qemu.conf overrides it.
 getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu

@@ -1,0 +1,54 @@
+# savepoint.virt: two commands for a fresh machine (root, Debian 12/13):
+#   make demo   a guarded change that fails and is reverted, on a real local libvirt guest
+#   make test   the whole suite: installs and starts everything it needs, stops it after
+# For your own loop: make test-fast (unit + libvirt test driver, seconds).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+REAL_SERVICES := qemu or vmware or openstack
+
+.PHONY: demo test test-fast test-qemu test-vmware test-openstack lint sanity bench clean
+
+$(STAMP): requirements.txt tests/requirements.txt
+	bash tests/services/libvirt/up.sh install
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r tests/requirements.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) tests/scripts/demo.py
+
+test-fast: $(STAMP)
+	@echo "test-fast: unit tests and the libvirt test driver only; real services (QEMU, vcsim, OpenStack) run in 'make test'"
+	$(PY) -m pytest -q -m "not ($(REAL_SERVICES))"
+
+test-qemu: $(STAMP)
+	$(PY) -m pytest -q -m qemu
+
+test-vmware: $(STAMP)
+	$(PY) -m pytest -q -m vmware
+
+test-openstack: $(STAMP)
+	$(PY) -m pytest -q -m openstack
+
+lint: $(STAMP)
+	bash tests/scripts/lint.sh
+
+sanity: $(STAMP)
+	bash tests/scripts/sanity.sh
+
+# Everything; pytest's summary line is the last thing printed.
+test: $(STAMP)
+	bash tests/scripts/lint.sh
+	bash tests/scripts/sanity.sh
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) benchmarks/libvirt_overhead.py
+
+clean:
+	rm -rf build dist tests/output .pytest_cache

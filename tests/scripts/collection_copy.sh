@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# A real copy of the collection in an ansible_collections tree, for ansible-test
+# and ansible-lint: symlinks are refused, and inside this git checkout (whose
+# .gitignore hides build/) ansible-test would see no files. Prints its path.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+root=${SAVEPOINT_COPY_ROOT:-${TMPDIR:-/tmp}/savepoint-virt-collection}
+dest=$root/ansible_collections/savepoint/virt
+mkdir -p "$dest"
+rsync -a --delete \
+    --exclude /.git --exclude /.venv --exclude /build --exclude /.cache --exclude /dist \
+    --exclude /tests/output --exclude __pycache__ --exclude .pytest_cache \
+    "$repo/" "$dest/"
+echo "$dest"

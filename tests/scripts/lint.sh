@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# ansible-lint, production profile, offline, on a copy of the collection.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+dest=$(bash "$repo/tests/scripts/collection_copy.sh")
+cd "$dest"
+ANSIBLE_COLLECTIONS_PATH=${dest%/ansible_collections/savepoint/virt} "$repo/.venv/bin/ansible-lint" "$@"
