@@ -24,7 +24,7 @@ options:
     description:
       - Several guests in one task. Each entry is a guest name, or a dict with one of
         C(name), C(uuid), C(moid) (VMware) or C(id) (OpenStack server id), and C(folder) (VMware).
-      - With O(state=present) the guests form a snapshot set, see O(all_or_nothing).
+      - When snapshots are taken, the guests form a snapshot set (all or nothing, see C(all_or_nothing)).
       - Operations on different guests run side by side where the provider allows it.
     type: list
     elements: raw

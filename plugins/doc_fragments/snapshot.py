@@ -114,7 +114,7 @@ options:
   wait:
     description:
       - Wait for the operations to finish. With V(false) the module returns at once with the
-        provider's operation ids in RV(results[].operations); not allowed for a snapshot set.
+        provider's operation ids in C(results[].operations); not allowed for a snapshot set.
     type: bool
     default: true
 notes:

@@ -177,8 +177,7 @@ class SnapshotEngine:
 
     # -- phase 2: decide (no writes) -------------------------------------------
     def _decide_present(self, request: Request, plan: GuestPlan) -> None:
-        assert request.spec is not None and request.snapshot_name
-        spec = dataclasses.replace(request.spec, name=request.snapshot_name)
+        spec = dataclasses.replace(request.spec or SnapshotSpec(name=''), name=request.snapshot_name or '')
         existing = find_by_name(plan.snapshots, spec.name, plan.guest)
         if existing is not None:
             differences = conflicts(existing, spec)
@@ -212,8 +211,7 @@ class SnapshotEngine:
         plan.action = 'create'
 
     def _decide_absent(self, request: Request, plan: GuestPlan) -> None:
-        assert request.snapshot_name
-        snap = find_by_name(plan.snapshots, request.snapshot_name, plan.guest)
+        snap = find_by_name(plan.snapshots, request.snapshot_name or '', plan.guest)
         if snap is None:
             plan.outcome = 'absent'
             return
@@ -229,8 +227,7 @@ class SnapshotEngine:
                                                               ', '.join(k.name for k in kids)))
 
     def _decide_reverted(self, request: Request, plan: GuestPlan) -> None:
-        assert request.snapshot_name
-        snap = find_by_name(plan.snapshots, request.snapshot_name, plan.guest)
+        snap = find_by_name(plan.snapshots, request.snapshot_name or '', plan.guest)
         if snap is None:
             names = ', '.join(s.name for s in plan.snapshots) or 'none'
             raise SnapshotNotFoundError("guest '%s' has no snapshot '%s' to revert to (it has: %s)"
@@ -251,9 +248,8 @@ class SnapshotEngine:
                                 'changed since')
 
     def _decide_pruned(self, request: Request, plan: GuestPlan) -> None:
-        assert request.retention is not None
         owner = request.owner or ''
-        selected = select_for_removal(plan.snapshots, owner, request.retention, self.now())
+        selected = select_for_removal(plan.snapshots, owner, request.retention or RetentionRule(), self.now())
         if not selected:
             plan.outcome = 'kept'
             return
@@ -301,7 +297,8 @@ class SnapshotEngine:
     def _start(self, request: Request, plan: GuestPlan, index: int) -> Optional[Operation]:
         try:
             if plan.action == 'create':
-                assert plan.spec is not None
+                if plan.spec is None:
+                    raise InvalidRequestError('internal error: a create without a snapshot specification')
                 return self.backend.start_create(plan.guest, plan.spec)
             if plan.action == 'revert':
                 return self.backend.start_revert(plan.guest, plan.targets[0], request.power_state)
@@ -341,7 +338,7 @@ class SnapshotEngine:
                 plan.error = SavepointError('rollback failed: %s' % exc.msg, provider_message=exc.provider_message)
                 continue
             ops.append((plan, op))
-        self._wait([op for _, op in ops])
+        self._wait([started for _plan, started in ops])
         for plan, op in ops:
             if op.final_error is not None:
                 plan.error = SavepointError('rollback failed: %s' % op.final_error.msg,
@@ -352,9 +349,8 @@ class SnapshotEngine:
     def _partial_failure(self, request: Request, plans: List[GuestPlan], failed: List[GuestPlan],
                          rolled_back: bool) -> SavepointError:
         results = [self._guest_result(request, p) for p in plans]
-        if len(plans) == 1:
-            error = failed[0].error
-            assert error is not None
+        error = failed[0].error
+        if len(plans) == 1 and error is not None:
             error.details.setdefault('results', results)
             return error
         what = ', '.join("'%s': %s" % (p.guest.name, p.error.msg if p.error else '') for p in failed)

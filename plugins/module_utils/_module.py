@@ -37,8 +37,8 @@ def connection_spec(backends: Sequence[Type[SnapshotBackend]]) -> Dict[str, Any]
     spec: Dict[str, Any] = {}
     for backend in backends:
         for option, table in backend.connection_options.items():
-            entry = {k: v for k, v in table.items() if k in ('type', 'default', 'no_log', 'choices', 'aliases',
-                                                               'elements')}
+            entry = {k: v for k, v in table.items()
+                     if k in ('type', 'default', 'no_log', 'choices', 'aliases', 'elements')}
             if table.get('env'):
                 entry['fallback'] = (env_fallback, list(table['env']))
                 if 'default' in entry:

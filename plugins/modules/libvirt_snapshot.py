@@ -14,6 +14,7 @@ description:
   - Every snapshot it creates carries an ownership and expiry marker in its description, so
     O(state=pruned) only ever removes snapshots it owns.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.libvirt
@@ -22,12 +23,14 @@ attributes:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 notes:
   - Reverting to an external snapshot needs libvirt 9.9.0 or newer on the host; older versions are
     refused before anything is changed.
   - O(quiesce) works only with O(kind=external) on a running guest with a connected QEMU guest agent.
 author:
-  - savepoint.virt contributors
+  - savepoint.virt developers (@savepoint-virt)
 '''
 
 EXAMPLES = r'''

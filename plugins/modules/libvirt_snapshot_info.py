@@ -11,13 +11,19 @@ description:
   - Lists the snapshots of one guest, of several, or of every guest on the connection when no
     guest is named (an inventory-wide report of restore points, their age, size and expiry).
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.info_module
   - savepoint.virt.guest
   - savepoint.virt.libvirt
 attributes:
   check_mode:
     support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 author:
-  - savepoint.virt contributors
+  - savepoint.virt developers (@savepoint-virt)
 '''
 
 EXAMPLES = r'''
@@ -38,10 +44,19 @@ guests:
   type: list
   elements: dict
   contains:
-    guest: {description: C(name), C(id) and C(power_state)., type: dict}
-    snapshots: {description: Snapshot records (see M(savepoint.virt.snapshot))., type: list, elements: dict}
-    current: {description: Name of the current snapshot or null., type: str}
-    tree: {description: The tree as indented text., type: str}
+    guest:
+      description: The guest's C(name), C(id) and C(power_state).
+      type: dict
+    snapshots:
+      description: Snapshot records, see M(savepoint.virt.snapshot) for their keys.
+      type: list
+      elements: dict
+    current:
+      description: Name of the current snapshot, or null.
+      type: str
+    tree:
+      description: The tree as indented text.
+      type: str
 snapshots:
   description: The snapshot records when exactly one guest was named; null otherwise.
   returned: always

@@ -23,6 +23,7 @@ options:
     required: true
     choices: [libvirt]
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.libvirt
@@ -31,8 +32,10 @@ attributes:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 author:
-  - savepoint.virt contributors
+  - savepoint.virt developers (@savepoint-virt)
 '''
 
 EXAMPLES = r'''
@@ -76,7 +79,9 @@ msg:
   type: str
   sample: "created snapshot 'pre-patch' of guest 'web01' (guest blocked 0.013s)"
 action:
-  description: C(created), C(exists), C(deleted), C(absent), C(reverted), C(kept), C(started) or C(would ...) in check mode; null for several guests.
+  description:
+    - C(created), C(exists), C(deleted), C(absent), C(reverted), C(kept), C(started),
+      or C(would ...) in check mode; null for several guests.
   returned: always
   type: str
 guest:
@@ -109,22 +114,53 @@ results:
       description: The snapshot record, the same keys for every provider.
       type: dict
       contains:
-        name: {description: Snapshot name., type: str}
-        id: {description: Provider id of the snapshot., type: str}
-        parent: {description: Name of the parent snapshot., type: str}
-        children: {description: Names of the child snapshots., type: list, elements: str}
-        created_at: {description: Creation time, ISO 8601 UTC., type: str}
-        current: {description: Whether it is the guest's current snapshot., type: bool}
-        power_state: {description: Power state of the guest when it was taken., type: str}
-        memory: {description: Whether it holds the guest's memory., type: bool}
-        quiesced: {description: Whether the guest was quiesced; null when the provider does not record it., type: bool}
-        kind: {description: C(internal) or C(external)., type: str}
-        size_bytes: {description: Space it uses; null when the provider cannot tell (never estimated)., type: int}
-        description: {description: The user's description (the ownership marker is split off)., type: str}
-        owner: {description: Owner from the ownership marker; null for snapshots this collection did not create., type: str}
-        expires_at: {description: Expiry time, ISO 8601 UTC, or null., type: str}
+        name:
+          description: Snapshot name.
+          type: str
+        id:
+          description: Provider id of the snapshot.
+          type: str
+        parent:
+          description: Name of the parent snapshot.
+          type: str
+        children:
+          description: Names of the child snapshots.
+          type: list
+          elements: str
+        created_at:
+          description: Creation time, ISO 8601 in UTC.
+          type: str
+        current:
+          description: Whether it is the guest's current snapshot.
+          type: bool
+        power_state:
+          description: Power state of the guest when it was taken.
+          type: str
+        memory:
+          description: Whether it holds the guest's memory.
+          type: bool
+        quiesced:
+          description: Whether the guest was quiesced; null when the provider does not record it.
+          type: bool
+        kind:
+          description: C(internal) or C(external).
+          type: str
+        size_bytes:
+          description: Space it uses; null when the provider cannot tell (never estimated).
+          type: int
+        description:
+          description: The user's description (the ownership marker is split off).
+          type: str
+        owner:
+          description: Owner from the ownership marker; null for snapshots this collection did not create.
+          type: str
+        expires_at:
+          description: Expiry time, ISO 8601 in UTC, or null.
+          type: str
     cost:
-      description: What the snapshot cost; C(guest_blocked_seconds) (time the guest was paused or blocked while it was taken) and C(size_bytes); null where the provider cannot tell.
+      description:
+        - What the snapshot cost. C(guest_blocked_seconds) is the time the guest was paused or blocked
+          while it was taken; C(size_bytes) the space it uses. Null where the provider cannot tell.
       type: dict
     operations:
       description: The provider operations started (C(action), C(id), C(done), C(seconds)).

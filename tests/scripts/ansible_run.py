@@ -76,5 +76,6 @@ def run_playbook(playbook: Path, extra_vars: Optional[Dict[str, Any]] = None, ch
     run_env = collection_env()
     run_env['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.builtin.json'
     run_env.update(env or {})
-    proc = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=timeout, cwd=str(REPO))
+    proc = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=timeout, cwd=str(REPO),
+                          check=False)
     return PlaybookRun(proc)

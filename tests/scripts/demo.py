@@ -26,7 +26,7 @@ def say(text: str = '') -> None:
 
 def main() -> int:
     was_running = subprocess.run(['bash', str(REPO / 'tests/services/libvirt/up.sh'), 'status'],
-                                 capture_output=True).returncode == 0
+                                 capture_output=True, check=False).returncode == 0
     ensure_daemon(sys.executable)
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     conn = libvirt.open('qemu:///system')

@@ -259,7 +259,7 @@ class VcsimServer:
         env = {}
         try:
             for line in (server.state_dir / "env").read_text().splitlines():
-                key, _, value = line.partition("=")
+                key, _sep, value = line.partition("=")
                 env[key] = value
         except OSError:
             pass
@@ -301,7 +301,7 @@ class VcsimServer:
 
         ctx = ssl._create_unverified_context()  # vcsim's test certificate
         last_exc = None
-        for _ in range(50):
+        for _attempt in range(50):
             try:
                 with urllib.request.urlopen("https://%s:%d/about" % (self.host, self.port),
                                             context=ctx, timeout=5) as resp:

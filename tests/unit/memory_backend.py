@@ -70,10 +70,10 @@ class MemoryBackend(SnapshotBackend):
         op.blocked_seconds = 0.01 if op.action == 'create' else None
         op.finish()
 
-    def poll(self, op: Operation) -> None:
-        op.handle['remaining'] -= 1
-        if op.handle['remaining'] <= 0:
-            self._complete(op)
+    def poll(self, operation: Operation) -> None:
+        operation.handle['remaining'] -= 1
+        if operation.handle['remaining'] <= 0:
+            self._complete(operation)
 
     def start_create(self, guest: Guest, spec: SnapshotSpec) -> Operation:
         self.writes.append(('create', guest.name, spec.name))

@@ -79,7 +79,7 @@ def test_revert_always_reverts_and_says_why(backend):
     engine(backend).run(present())
     result = engine(backend).run(request('reverted'))
     assert result['changed'] is True and result['action'] == 'reverted'
-    assert 'already the current snapshot' in result['msg']
+    assert 'it was the current snapshot; reverted anyway' in result['msg']
     again = engine(backend).run(request('reverted'))
     assert again['changed'] is True
     assert [w[0] for w in backend.writes] == ['create', 'revert', 'revert']
@@ -281,7 +281,7 @@ def test_wait_false_returns_operation_ids(backend):
 def test_timeout_is_an_error_naming_what_may_still_run(backend):
     backend.polls = 10 ** 9
     clock = iter(range(0, 10 ** 6)).__next__
-    policy = WaitPolicy(timeout=5, initial_delay=0, max_delay=0, sleep=lambda _s: None, clock=lambda: clock())
+    policy = WaitPolicy(timeout=5, initial_delay=0, max_delay=0, sleep=lambda _s: None, clock=clock)
     with pytest.raises(WaitTimeoutError) as err:
         SnapshotEngine(backend, wait_policy=policy).run(present('s'))
     assert 'did not finish within 5s' in err.value.msg and 'check before retrying' in err.value.msg

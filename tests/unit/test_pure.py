@@ -93,7 +93,7 @@ def test_retention_needs_a_rule():
 
 def test_backoff_grows_with_jitter_and_is_capped():
     delays = WaitPolicy(initial_delay=1, max_delay=8).delays()
-    first = [next(delays) for _ in range(8)]
+    first = [next(delays) for _step in range(8)]
     assert 0.5 <= first[0] <= 1 and 1 <= first[1] <= 2 and 2 <= first[2] <= 4
     assert all(d <= 8 for d in first) and max(first) >= 4
 
