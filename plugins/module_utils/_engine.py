@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ._backend import SnapshotBackend
 from ._errors import (
-    AmbiguousSnapshotError, InvalidRequestError, PartialFailureError, QuiesceUnavailableError,
+    AmbiguousSnapshotError, InvalidRequestError, PartialFailureError, ProviderError, QuiesceUnavailableError,
     SavepointError, SnapshotConflictError, SnapshotNotFoundError, UnsupportedError, WaitTimeoutError,
 )
 from ._model import (
@@ -88,6 +88,7 @@ class GuestPlan:
     error: Optional[SavepointError] = None
     rolled_back: bool = False
     after: Optional[List[SnapshotRecord]] = None
+    created: Optional[SnapshotRecord] = None
 
 
 def find_by_name(snapshots: List[SnapshotRecord], name: str, guest: Guest) -> Optional[SnapshotRecord]:
@@ -289,10 +290,19 @@ class SnapshotEngine:
             plan.outcome = {'create': 'created', 'delete': 'deleted', 'revert': 'reverted'}[plan.action]
             if not request.wait:
                 plan.outcome = 'started'
-        if self.diff or request.state == 'present':
-            for plan in active:
-                if request.wait:
-                    plan.after = self.backend.list_snapshots(plan.guest)
+        if not request.wait:
+            return
+        for plan in active:
+            made = plan.operations[-1].result if plan.operations else None
+            made = made if isinstance(made, SnapshotRecord) else None
+            if self.diff or (plan.action == 'create' and made is None):
+                plan.after = self.backend.list_snapshots(plan.guest)
+            if plan.action == 'create':
+                # Never report a snapshot the provider does not show.
+                plan.created = made or find_by_name(plan.after or [], request.snapshot_name or '', plan.guest)
+                if plan.created is None:
+                    raise ProviderError("%s reported snapshot '%s' of guest '%s' as created, but it is not there"
+                                        % (self.backend.provider, request.snapshot_name, plan.guest.name))
 
     def _start(self, request: Request, plan: GuestPlan, index: int) -> Optional[Operation]:
         try:
@@ -368,9 +378,7 @@ class SnapshotEngine:
     def _guest_result(self, request: Request, plan: GuestPlan) -> Dict[str, Any]:
         snapshot: Optional[SnapshotRecord] = None
         if request.state == 'present':
-            snapshot = plan.existing
-            if plan.after is not None:
-                snapshot = find_by_name(plan.after, request.snapshot_name or '', plan.guest)
+            snapshot = plan.created or plan.existing
         elif plan.targets:
             snapshot = plan.targets[0]
         outcome = plan.outcome or ('would %s' % plan.action if self.check_mode and plan.action != 'none' else '')

@@ -198,18 +198,21 @@ class LibvirtBackend(SnapshotBackend):
         if guest.power_state != 'running':
             reasons['quiesce'] = "guest '%s' is %s; quiescing needs a running guest agent" % (
                 guest.name, guest.power_state)
-            return caps
+        else:
+            # Whether the agent answers is read in prepare_spec, only when a task asks to quiesce.
+            caps.quiesce = True
+        return caps
+
+    def _quiesce_problem(self, guest: Guest) -> Optional[str]:
         try:
             agent = self._agent_state(guest.handle)
         except libvirt.libvirtError as exc:
             raise translate(exc, 'reading the configuration of guest %s' % guest.name)
         if agent is None:
-            reasons['quiesce'] = "guest '%s' has no QEMU guest agent channel (%s)" % (guest.name, GUEST_AGENT_CHANNEL)
-        elif agent != 'connected':
-            reasons['quiesce'] = "the QEMU guest agent of guest '%s' is not connected" % guest.name
-        else:
-            caps.quiesce = True
-        return caps
+            return "guest '%s' has no QEMU guest agent channel (%s)" % (guest.name, GUEST_AGENT_CHANNEL)
+        if agent != 'connected':
+            return "the QEMU guest agent of guest '%s' is not connected" % guest.name
+        return None
 
     def prepare_spec(self, guest: Guest, spec: SnapshotSpec, warnings: List[str]) -> SnapshotSpec:
         live = guest.power_state in ('running', 'paused')
@@ -229,7 +232,15 @@ class LibvirtBackend(SnapshotBackend):
         if spec.memory:
             raise UnsupportedError('external snapshots taken by this collection are disk-only: '
                                    'use memory: false (or kind: internal to keep memory)')
-        return SnapshotSpec(**dict(spec.__dict__, memory=False))
+        quiesce = spec.quiesce
+        problem = self._quiesce_problem(guest) if quiesce != 'never' else None
+        if problem and quiesce == 'required':
+            raise QuiesceUnavailableError('quiesce: required cannot be honoured: %s' % problem)
+        if problem:
+            warnings.append("guest '%s': quiesce: preferred fell back to a snapshot without quiescing: %s"
+                            % (guest.name, problem))
+            quiesce = 'never'
+        return SnapshotSpec(**dict(spec.__dict__, memory=False, quiesce=quiesce))
 
     # -- snapshots ---------------------------------------------------------------
     def _record(self, snap: Any, current_name: Optional[str]) -> SnapshotRecord:
@@ -312,13 +323,18 @@ class LibvirtBackend(SnapshotBackend):
         op = Operation(action='create', guest=guest, snapshot_name=spec.name, id=spec.name)
         started = time.monotonic()
         try:
-            dom.snapshotCreateXML(ET.tostring(root, encoding='unicode'), flags)
+            snap = dom.snapshotCreateXML(ET.tostring(root, encoding='unicode'), flags)
         except libvirt.libvirtError as exc:
             raise translate(exc, "creating snapshot '%s' of guest '%s'" % (spec.name, guest.name))
         elapsed = round(time.monotonic() - started, 3)
+        try:
+            record = self._record(snap, snap.getName() if snap.isCurrent(0) else None)
+            record.quiesced = spec.quiesce != 'never' if spec.kind == 'external' else False
+        except libvirt.libvirtError as exc:
+            raise translate(exc, "reading back snapshot '%s' of guest '%s'" % (spec.name, guest.name))
         # The whole call blocks a live guest (QEMU pauses it for savevm); a shut-off guest has nothing to block.
         op.blocked_seconds = elapsed if guest.power_state in ('running', 'paused') else 0.0
-        op.finish()
+        op.finish(result=record)
         return op
 
     def start_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Operation:
