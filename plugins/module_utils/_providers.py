@@ -11,5 +11,6 @@ its own SDK import, so a missing SDK only matters for that provider.
 from __future__ import annotations
 
 from ._backends.libvirt import LibvirtBackend
+from ._backends.vmware import VmwareBackend
 
-BACKENDS = (LibvirtBackend,)
+BACKENDS = (LibvirtBackend, VmwareBackend)

@@ -21,12 +21,13 @@ options:
       - Which backend manages the guest.
     type: str
     required: true
-    choices: [libvirt]
+    choices: [libvirt, vmware]
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.libvirt
+  - savepoint.virt.vmware
 attributes:
   check_mode:
     support: full

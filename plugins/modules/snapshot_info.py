@@ -16,12 +16,13 @@ options:
       - Which backend to ask.
     type: str
     required: true
-    choices: [libvirt]
+    choices: [libvirt, vmware]
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.info_module
   - savepoint.virt.guest
   - savepoint.virt.libvirt
+  - savepoint.virt.vmware
 attributes:
   check_mode:
     support: full

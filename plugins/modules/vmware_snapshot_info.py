@@ -1,0 +1,84 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r'''
+module: vmware_snapshot_info
+short_description: Report the snapshot trees of VMware vSphere virtual machines
+version_added: 0.1.0
+description:
+  - Lists the snapshots of one VM, of several, or of every VM (in O(datacenter) when set) when no
+    guest is named, with parent/children, the current snapshot, memory and quiesce flags, the
+    ownership and expiry marker, and sizes from the VM's file layout (C(layoutEx)) where vSphere
+    reports them (null otherwise, never estimated).
+extends_documentation_fragment:
+  - savepoint.virt.guest
+  - savepoint.virt.vmware
+attributes:
+  check_mode:
+    support: full
+author:
+  - savepoint.virt contributors
+'''
+
+EXAMPLES = r'''
+- name: Every VM's snapshots in one datacenter
+  savepoint.virt.vmware_snapshot_info:
+    hostname: vcenter.example.com
+    username: automation@vsphere.local
+    password: "{{ vcenter_password }}"
+    datacenter: DC1
+  register: report
+
+- name: One VM by UUID
+  savepoint.virt.vmware_snapshot_info:
+    uuid: 4219c6b4-52b1-4f1a-9b1e-6c3b1a0e3b8d
+'''
+
+RETURN = r'''
+
+guests:
+  description: One entry per guest.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    guest:
+      description: The guest's C(name), C(id) and C(power_state).
+      type: dict
+    snapshots:
+      description: Snapshot records, see M(savepoint.virt.snapshot) for their keys.
+      type: list
+      elements: dict
+    current:
+      description: Name of the current snapshot, or null.
+      type: str
+    tree:
+      description: The tree as indented text.
+      type: str
+snapshots:
+  description: The snapshot records when exactly one guest was named; null otherwise.
+  returned: always
+  type: list
+  elements: dict
+msg:
+  description: A one-line summary.
+  returned: always
+  type: str
+provider:
+  description: The provider.
+  returned: always
+  type: str
+'''
+
+from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware import VmwareBackend
+from ansible_collections.savepoint.virt.plugins.module_utils._module import main_for
+
+
+def main():
+    main_for([VmwareBackend], 'vmware_snapshot_info', info=True)
+
+
+if __name__ == '__main__':
+    main()
