@@ -436,7 +436,13 @@ class VmwareBackend(SnapshotBackend):
         return self.si._stub  # pylint: disable=protected-access
 
     def _start(self, action: str, guest: Guest, name: str, fn: Callable[[], Any], doing: str) -> Operation:
-        task = self._call(fn, doing)
+        try:
+            task = self._call(fn, doing)
+        except ConnectionFailedError as exc:
+            # The request may have reached the server before the connection broke.
+            exc.msg = '%s; it may have been started on the server: check the guest before retrying' % exc.msg
+            exc.args = (exc.msg,)
+            raise
         self._props.pop(guest.id, None)
         return Operation(action=action, guest=guest, snapshot_name=name, handle=task, id=task._moId)
 
@@ -563,7 +569,7 @@ class VmwareBackend(SnapshotBackend):
                 propSet=[pcq.PropertySpec(type=vim.Task, pathSet=['info.state', 'info.error', 'info.result',
                                                                    'info.progress'])]), True)
         except Exception as exc:
-            self._fail_all(ops, translate(exc, 'waiting for %s' % what))
+            self._lost(ops, exc)
             return
         start = last_report = policy.clock()
         version = ''
@@ -582,9 +588,7 @@ class VmwareBackend(SnapshotBackend):
                 try:
                     update = pc.WaitForUpdatesEx(version, pcq.WaitOptions(maxWaitSeconds=wait))
                 except Exception as exc:
-                    self._fail_all(pending(ops), translate(
-                        exc, 'waiting for %s; the tasks may still be running on the server, check before retrying'
-                        % what, ProviderError))
+                    self._lost(pending(ops), exc)
                     return
                 if update is None:
                     continue
@@ -603,10 +607,18 @@ class VmwareBackend(SnapshotBackend):
                 pass
 
     @staticmethod
-    def _fail_all(ops: List[Operation], error: SavepointError) -> None:
+    def _lost(ops: List[Operation], exc: BaseException) -> None:
+        """The server stopped answering while tasks ran: their outcome is unknown, and each says so."""
         for op in ops:
-            if not op.done:
-                op.finish(error=error)
+            if op.done:
+                continue
+            outcome = {'create': "the snapshot may have been created",
+                       'delete': "the snapshot may have been deleted",
+                       'revert': "the guest may have been reverted"}.get(op.action, "the guest's power state may "
+                                                                                    "have changed")
+            doing = ("waiting for task %s (%s of snapshot '%s' on guest '%s'); %s on the server: check the guest "
+                     "before retrying" % (op.id, op.action, op.snapshot_name, op.guest.name, outcome))
+            op.finish(error=translate(exc, doing, ProviderError))
 
 
 def snapshot_records(info: Any, layout: Any) -> List[SnapshotRecord]:
