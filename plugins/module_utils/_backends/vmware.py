@@ -96,7 +96,7 @@ def translate(exc: BaseException, doing: str,
                                        details)
         if isinstance(exc, (vmodl.fault.ManagedObjectNotFound, vim.fault.NotFound)):
             return not_found('%s: %s' % (doing, message), message, details)
-        if isinstance(exc, (vmodl.fault.MethodNotFound, vmodl.fault.NotSupported, vim.fault.NotSupported)):
+        if isinstance(exc, (vmodl.fault.MethodNotFound, vmodl.fault.NotSupported)):
             return UnsupportedError('%s: this vSphere server does not support it: %s' % (doing, message),
                                     message, details)
         if isinstance(exc, vim.fault.ApplicationQuiesceFault):
