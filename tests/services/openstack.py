@@ -31,6 +31,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -116,41 +117,44 @@ class OpenStackStack:
         return {"OS_CLIENT_CONFIG_FILE": str(self.clouds_yaml)}
 
     # ------------------------------------------------------------ whole stack
-    def _run(self, argv: list, timeout: float, echo: bool) -> str:
-        out = []
+    def _run(self, script: Path, args: list, timeout: float, echo: bool) -> str:
+        out, label, argv = [], script.name, ["bash", str(script), *args]
         proc = subprocess.Popen(
-            [str(a) for a in argv], env=self.env, stdin=subprocess.DEVNULL,
+            argv, env=self.env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True)
-        deadline = time.monotonic() + timeout
-        try:
-            for line in proc.stdout:  # start.sh prints little: no deadlock
+
+        def pump():
+            for line in proc.stdout:
                 out.append(line)
                 if echo:
                     sys.stderr.write(line)
-                if time.monotonic() > deadline:
-                    raise subprocess.TimeoutExpired(argv, timeout)
-            rc = proc.wait(timeout=max(1, deadline - time.monotonic()))
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        try:
+            rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)  # the script; services have own sessions
             proc.wait()
+            reader.join(5)
             raise StackError("%s timed out after %ss:\n%s"
-                             % (argv[0], timeout, _tail("".join(out))))
+                             % (label, timeout, _tail("".join(out))))
+        reader.join()
         if rc != 0:
             raise StackError("%s exited %s:\n%s"
-                             % (argv[0], rc, _tail("".join(out))))
+                             % (label, rc, _tail("".join(out))))
         return "".join(out)
 
     def start(self, timeout: float = 1200, echo: bool = False) -> "OpenStackStack":
         """Run start.sh (fresh install ~2 min, stopped stack ~30 s, running
         stack a few s).  Raises StackError with the output tail on failure."""
-        self._run(["bash", self.start_script], timeout, echo)
+        self._run(self.start_script, [], timeout, echo)
         return self
 
     def stop(self, purge: bool = False, timeout: float = 300,
              echo: bool = False) -> None:
-        argv = ["bash", self.stop_script] + (["--purge"] if purge else [])
-        self._run(argv, timeout, echo)
+        self._run(self.stop_script, ["--purge"] if purge else [], timeout, echo)
 
     def ensure_running(self) -> "OpenStackStack":
         """start() unless every process is alive (cheap check, no HTTP)."""
@@ -265,10 +269,26 @@ class OpenStackStack:
         return server
 
     @staticmethod
-    def server_images(conn, server_id: str) -> list:
-        """createImage snapshots of a server (the image's instance_uuid)."""
+    def image_snapshot_ids(image) -> list:
+        """Volume snapshot ids in an image's block_device_mapping property
+        (createImage of a boot-from-volume server)."""
+        bdm = image.properties.get("block_device_mapping") or []
+        if isinstance(bdm, str):
+            bdm = json.loads(bdm)
+        return [m["snapshot_id"] for m in bdm if m.get("snapshot_id")]
+
+    def server_images(self, conn, server) -> list:
+        """createImage images of a server.  Image-backed: the image's
+        instance_uuid.  Boot from volume: such images have NO instance_uuid
+        (nor image_type); they reference cinder snapshots of the server's
+        volumes in block_device_mapping."""
+        sid = getattr(server, "id", server)
+        srv = conn.compute.get_server(sid)
+        snaps = {sn.id for v in srv.attached_volumes or []
+                 for sn in conn.block_storage.snapshots(volume_id=v["id"])}
         return [i for i in conn.image.images(owner=conn.current_project_id)
-                if i.instance_uuid == server_id]
+                if i.instance_uuid == sid
+                or snaps.intersection(self.image_snapshot_ids(i))]
 
     def delete_server(self, conn, server, *, with_snapshots: bool = True,
                       timeout: float = 180) -> None:
@@ -286,11 +306,8 @@ class OpenStackStack:
                        if v.get("delete_on_termination")]
         if with_snapshots:
             snapshot_ids = set()
-            for img in self.server_images(conn, sid):
-                bdm = img.properties.get("block_device_mapping") or []
-                if isinstance(bdm, str):
-                    bdm = json.loads(bdm)
-                snapshot_ids.update(m["snapshot_id"] for m in bdm if m.get("snapshot_id"))
+            for img in self.server_images(conn, srv):
+                snapshot_ids.update(self.image_snapshot_ids(img))
                 conn.image.delete_image(img, ignore_missing=True)
             for vid in own_volumes:
                 snapshot_ids.update(
@@ -353,6 +370,8 @@ def main(argv=None) -> int:
             for name in SERVICES:
                 pid = status[name]
                 port = PORTS.get(name)
+                if name == "mariadb":
+                    port = int(stack.env.get("OS_STACK_DB_PORT") or port)
                 print("%-17s %-8s %s" % (name, "pid %d" % pid if pid else "stopped",
                                          "127.0.0.1:%d" % port if port else ""))
             print("state dir: %s" % stack.state_dir)

@@ -53,15 +53,14 @@ exec 9>"$STATE/.lock"
 flock -w 900 9 || die "another start.sh/stop.sh holds $STATE/.lock"
 
 # ---------------------------------------------------------------- packages
-have_pkgs() {
-    [[ -x /usr/sbin/mariadbd && -x /usr/bin/mariadb-install-db ]] &&
-        [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] &&
-        command -v epmd >/dev/null && command -v curl >/dev/null &&
-        "$PY" -c 'import venv, ensurepip' 2>/dev/null
+missing_pkgs() { # Debian packages still to install, if any
+    [[ -x /usr/sbin/mariadbd && -x /usr/bin/mariadb-install-db ]] || echo mariadb-server
+    [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] && command -v epmd >/dev/null || echo rabbitmq-server
+    command -v curl >/dev/null || echo curl
+    "$PY" -c 'import venv, ensurepip' 2>/dev/null || echo python3-venv
 }
-if [[ ${OS_STACK_SKIP_APT:-0} != 1 ]] && ! have_pkgs; then
-    pkgs=(mariadb-server rabbitmq-server curl)
-    "$PY" -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
+mapfile -t pkgs < <(missing_pkgs)
+if ((${#pkgs[@]})) && [[ ${OS_STACK_SKIP_APT:-0} != 1 ]]; then
     log "apt: installing ${pkgs[*]}"
     # The packages' init scripts must not start system-wide daemons.
     policy_created=0
@@ -79,8 +78,9 @@ if [[ ${OS_STACK_SKIP_APT:-0} != 1 ]] && ! have_pkgs; then
     if ((policy_created)); then rm -f /usr/sbin/policy-rc.d; fi
     ((apt_rc == 0)) || die "apt-get failed (rc $apt_rc); last lines of $LOG/apt.log:
 $(tail -20 "$LOG/apt.log")"
+    mapfile -t pkgs < <(missing_pkgs)
 fi
-have_pkgs || die "missing: mariadb-server rabbitmq-server curl, or venv/ensurepip for $PY"
+((${#pkgs[@]} == 0)) || die "missing Debian packages: ${pkgs[*]} (python: $PY)"
 
 # ---------------------------------------------------------------- venv
 # (Re)install only when requirements.txt, constraints.txt or the Python
@@ -165,6 +165,9 @@ pid_alive() {
     now="$(proc_start "$pid")" || return 1
     [[ $now == "${st:-}" ]]
 }
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+declare -A PORT=([mariadb]=$DBPORT [epmd]=4369 [rabbitmq]=5672 [keystone]=5000
+    [placement]=8778 [glance]=9292 [neutron]=9696 [cinder-api]=8776 [nova-api]=8774)
 WATCH=()       # services whose death aborts the start
 NEW=0          # services started by this run
 start_bg() {   # name command...
@@ -172,7 +175,13 @@ start_bg() {   # name command...
     shift
     WATCH+=("$name")
     pid_alive "$name" && return 0
-    [[ $name == keystone || $name == mariadb || $name == rabbitmq ]] || log "starting $name"
+    # A foreign listener would make the service exit (after retries) while
+    # the readiness probe talks to the foreign one.
+    if [[ -n ${PORT[$name]:-} ]] && port_busy "${PORT[$name]}"; then
+        die "cannot start $name: 127.0.0.1:${PORT[$name]} is in use by another process
+$(ss -ltnp "sport = :${PORT[$name]}" 2>/dev/null || true)"
+    fi
+    [[ $name =~ ^(keystone|mariadb|rabbitmq|epmd)$ ]] || log "starting $name"
     setsid "$@" >>"$LOG/$name.log" 2>&1 </dev/null 9>&- &
     pid=$!
     echo "$pid $(proc_start "$pid" || echo dead)" >"$RUN/$name.pid"
@@ -343,11 +352,10 @@ done
 # is lost (the conductor's queue does not exist yet) and retried after 10 s.
 # nova.conf only (no database sections): nova-compute must not touch the DB.
 start_bg nova-compute "$B/python" "$HERE/py/nova_compute.py" --config-file "$ETC/nova/nova.conf"
-# Ready = both workers have sent a heartbeat since their process started
-# (the pid files are written at start) and the node is in placement.
-since=$(stat -c %Y "$RUN/nova-compute.pid" "$RUN/cinder-volume.pid" | sort -n | head -1)
-wait_for "nova-compute and cinder-volume to report" 240 \
-    "$B/python" "$HERE/py/bootstrap.py" ready "$since"
+# Ready = each worker has sent a heartbeat since its process started (pid
+# file mtime) and the compute node is in placement.
+wait_for "nova-compute and cinder-volume to report" 240 "$B/python" "$HERE/py/bootstrap.py" \
+    ready "$(stat -c %Y "$RUN/nova-compute.pid")" "$(stat -c %Y "$RUN/cinder-volume.pid")"
 if ! synced hosts; then
     "$B/nova-manage" "${NOVA_DB[@]}" cell_v2 discover_hosts >>"$LOG/nova-manage.log" 2>&1 ||
         die "nova-manage cell_v2 discover_hosts failed:

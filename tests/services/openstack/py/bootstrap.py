@@ -2,9 +2,10 @@
 
     bootstrap.py identity        projects, users, roles, services, endpoints
     bootstrap.py resources       flavor 'tiny', 2 public images, volume type
-    bootstrap.py ready EPOCH     exit 0 once nova-compute and cinder-volume
-                                 have reported since EPOCH and the compute
-                                 node has a placement resource provider
+    bootstrap.py ready EPOCH1 EPOCH2
+                                 exit 0 once nova-compute has reported since
+                                 EPOCH1, cinder-volume since EPOCH2, and the
+                                 compute node has a placement resource provider
 
 Reads OS_CLIENT_CONFIG_FILE (cloud 'stack-admin') and OS_STACK_PASSWORD.
 """
@@ -101,17 +102,20 @@ def _since(service, since):
     return ts >= since
 
 
-def ready(since_epoch="0"):
+def _utc(epoch):
+    return datetime.datetime.fromtimestamp(
+        int(epoch), datetime.timezone.utc).replace(tzinfo=None)
+
+
+def ready(compute_since="0", volume_since="0"):
     """A heartbeat from before a restart still shows 'up' for
-    service_down_time (60 s), so require one newer than since_epoch."""
-    since = datetime.datetime.fromtimestamp(
-        int(since_epoch), datetime.timezone.utc).replace(tzinfo=None)
+    service_down_time (60 s): require one newer than the process start."""
     c = admin()
     compute = [s for s in c.compute.services() if s.binary == "nova-compute"
-               and s.state == "up" and _since(s, since)]
+               and s.state == "up" and _since(s, _utc(compute_since))]
     volume = [s for s in c.block_storage.services()
               if s.binary == "cinder-volume"
-              and s.state == "up" and _since(s, since)]
+              and s.state == "up" and _since(s, _utc(volume_since))]
     providers = list(c.placement.resource_providers())
     print("nova-compute up=%d cinder-volume up=%d providers=%d"
           % (len(compute), len(volume), len(providers)))

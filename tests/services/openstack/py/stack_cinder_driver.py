@@ -8,19 +8,22 @@ written to /dev/mapper/..., which fails here.
   (volume from image, i.e. boot-from-volume servers).
 - copy_image_to_volume(): used by re-image (rebuild of a volume-backed server,
   nova microversion >= 2.93).
-- copy_volume_to_image(): volume upload-to-image.
+- copy_volume_to_image() (volume upload-to-image) uploads ~1 KiB, so the
+  image goes 'active' as with a real backend.
 - revert_to_snapshot(): volume revert (microversion 3.40).
-All no-ops: the fake volumes have no data, so only API/DB state can be
-checked.
+The fake volumes have no data: only API/DB state can be checked.
 
 cinder-volume imports this module when it loads the driver, before it serves
 any request, so the VolumeManager patch at the bottom is in place in time.
 """
+import io
+
 from cinder.tests import fake_driver
 from cinder.volume import manager
 from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
+PAYLOAD = b"savepoint-fake-volume\n" * 48  # ~1 KiB of "volume" bytes
 
 
 class FakeImageVolumeDriver(fake_driver.FakeLoggingVolumeDriver):
@@ -36,6 +39,8 @@ class FakeImageVolumeDriver(fake_driver.FakeLoggingVolumeDriver):
                              image_meta):
         LOG.info("fake backend: volume %s -> image %s", volume.id,
                  image_meta["id"])
+        image_service.update(context, image_meta["id"], {},
+                             io.BytesIO(PAYLOAD))
 
     def revert_to_snapshot(self, context, volume, snapshot):
         LOG.info("fake backend: revert volume %s to snapshot %s", volume.id,
