@@ -65,6 +65,9 @@ class Request:
             raise InvalidRequestError('state=pruned needs a retention rule')
         if self.power_state not in POWER_AFTER_REVERT:
             raise InvalidRequestError('power_state must be one of %s' % ', '.join(POWER_AFTER_REVERT))
+        if not self.wait and self.state == 'pruned':
+            raise InvalidRequestError('wait: false cannot be used with state=pruned: snapshots of one guest are '
+                                      'removed one after the other')
         if not self.wait and len(self.guests) > 1 and self.all_or_nothing and self.state == 'present':
             raise InvalidRequestError('wait: false cannot roll back a snapshot set; '
                                       'use wait: true or all_or_nothing: false')
@@ -280,6 +283,8 @@ class SnapshotEngine:
             for plan in active:
                 if plan.operations and plan.error is None:
                     plan.error = plan.operations[-1].final_error
+        if request.wait:
+            self._read_back(request, active)
         failed = [p for p in active if p.error is not None]
         if failed and request.state == 'present' and request.all_or_nothing and len(plans) > 1:
             self._roll_back(request, [p for p in active if p.error is None])
@@ -290,19 +295,24 @@ class SnapshotEngine:
             plan.outcome = {'create': 'created', 'delete': 'deleted', 'revert': 'reverted'}[plan.action]
             if not request.wait:
                 plan.outcome = 'started'
-        if not request.wait:
-            return
+
+    def _read_back(self, request: Request, active: List[GuestPlan]) -> None:
+        """Read the trees back where needed; a create the provider does not show is a failure."""
         for plan in active:
+            if plan.error is not None:
+                continue
             made = plan.operations[-1].result if plan.operations else None
             made = made if isinstance(made, SnapshotRecord) else None
-            if self.diff or (plan.action == 'create' and made is None):
-                plan.after = self.backend.list_snapshots(plan.guest)
-            if plan.action == 'create':
-                # Never report a snapshot the provider does not show.
-                plan.created = made or find_by_name(plan.after or [], request.snapshot_name or '', plan.guest)
-                if plan.created is None:
-                    raise ProviderError("%s reported snapshot '%s' of guest '%s' as created, but it is not there"
-                                        % (self.backend.provider, request.snapshot_name, plan.guest.name))
+            try:
+                if self.diff or (plan.action == 'create' and made is None):
+                    plan.after = self.backend.list_snapshots(plan.guest)
+                if plan.action == 'create':
+                    plan.created = made or find_by_name(plan.after or [], request.snapshot_name or '', plan.guest)
+                    if plan.created is None:
+                        raise ProviderError("%s reported snapshot '%s' of guest '%s' as created, but it is not "
+                                            "there" % (self.backend.provider, request.snapshot_name, plan.guest.name))
+            except SavepointError as exc:
+                plan.error = exc
 
     def _start(self, request: Request, plan: GuestPlan, index: int) -> Optional[Operation]:
         try:

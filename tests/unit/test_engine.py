@@ -308,3 +308,23 @@ def test_prune_only_touches_owned_snapshots(backend):
     assert [s.name for s in backend.snapshots['vm1']] == ['theirs', 'other-owner']
     again = engine(backend).run(request('pruned', None, retention=RetentionRule(keep_last=0), owner='savepoint.virt'))
     assert again['changed'] is False and again['action'] == 'kept'
+
+
+def test_a_create_the_provider_does_not_show_is_a_failure_and_the_set_is_rolled_back(backend):
+    real_list = backend.list_snapshots
+
+    def hides_vm2(guest):
+        found = real_list(guest)
+        return [] if guest.name == 'vm2' else found
+    backend.list_snapshots = hides_vm2
+    with pytest.raises(PartialFailureError) as err:
+        engine(backend).run(present('rel', guests=('vm1', 'vm2')))
+    assert "reported snapshot 'rel' of guest 'vm2' as created, but it is not there" in err.value.msg
+    assert backend.snapshots['vm1'] == []
+
+
+def test_wait_false_refused_for_pruning(backend):
+    req = request('pruned', None, retention=RetentionRule(keep_last=0), owner='savepoint.virt')
+    req.wait = False
+    with pytest.raises(InvalidRequestError, match='pruned'):
+        engine(backend).run(req)
