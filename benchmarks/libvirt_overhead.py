@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tests'))
 
-import conftest  # noqa: E402,F401  (makes ansible_collections.savepoint.virt importable)
+from conftest import COLLECTIONS_ROOT  # noqa: E402  (importing it links ansible_collections.savepoint.virt)
 import libvirt  # noqa: E402
 
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.libvirt import LibvirtBackend  # noqa: E402
@@ -92,8 +92,8 @@ def main() -> int:
         guest.destroy()
         conn.close()
     med = {k: statistics.median(v) for k, v in times.items()}
-    print('libvirt overhead, %d runs each, alternating, real QEMU (TCG) guest, %s' % (
-        args.runs, time.strftime('%Y-%m-%d')))
+    print('libvirt overhead, %d runs each, alternating, real QEMU (TCG) guest, %s (collection from %s)' % (
+        args.runs, time.strftime('%Y-%m-%d'), COLLECTIONS_ROOT))
     for label, value in med.items():
         print('  %-14s median %8.2f ms' % (label, value * 1000))
     print('ratio create (module / raw libvirt-python): %.3f' % (med['module create'] / med['raw create']))

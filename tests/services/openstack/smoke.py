@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Self-check of the OpenStack test stack: every operation the snapshot
 modules rely on, with openstacksdk, as the plain project member 'stack-demo'.
 Run it with the stack's venv (or any Python with openstacksdk >= 4):
@@ -24,7 +23,6 @@ import pathlib
 import sys
 import time
 
-import openstack
 from openstack import exceptions
 
 OWNER_KEY, OWNER = "savepoint_owner", "savepoint.virt"
@@ -300,7 +298,7 @@ class Smoke:
                 # rebuild is refused (400) until the server was shelved
                 assert c.block_storage.get_volume(root).status == "reserved"
                 c.compute.reboot_server(srv, "HARD")
-                for _ in range(120):
+                for _attempt in range(120):
                     if c.compute.get_server(srv.id).status == "ACTIVE":
                         break
                     time.sleep(0.5)
@@ -333,7 +331,7 @@ class Smoke:
             assert c.compute.get_server(srv.id).task_state == "image_snapshot_pending"
         with Step("restart: start_service, server settles"):
             self.stack.start_service("nova-compute")
-            for _ in range(120):
+            for _attempt in range(120):
                 s = c.compute.get_server(srv.id)
                 image = c.image.find_image(img.id)
                 if s.task_state is None and (image is None or image.status != "queued"):
@@ -369,7 +367,7 @@ class Smoke:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--cloud", default="stack-demo")
     ap.add_argument("--skip-bfv", action="store_true")
     ap.add_argument("--known-failures", action="store_true")
@@ -390,7 +388,7 @@ def main():
         pass
     finally:
         smoke.cleanup()
-    failed = [name for name, _, ok in RESULTS if not ok]
+    failed = [name for name, _seconds, ok in RESULTS if not ok]
     print("%d passed, %d failed in %.1fs (openstacksdk %s)"
           % (len(RESULTS) - len(failed), len(failed), time.monotonic() - t0,
              importlib.metadata.version("openstacksdk")))

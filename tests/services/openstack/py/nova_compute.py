@@ -5,7 +5,7 @@
 import sys
 
 import nova.cmd.compute  # first: nova's process-wide set-up happens on import
-import stack_nova_driver  # noqa: F401  registers nova.virt.stack_fake
+import stack_nova_driver  # noqa: F401  pylint: disable=unused-import  # importing it registers nova.virt.stack_fake
 
 if __name__ == "__main__":
     sys.argv[0] = "nova-compute"
