@@ -1,0 +1,697 @@
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""OpenStack backend (openstacksdk): server snapshots as Glance images, revert by rebuild.
+
+A restore point is the image Nova's createImage makes of a server. It carries
+image properties written by this collection:
+
+``savepoint_server_id``, ``savepoint_snapshot_name``, ``savepoint_parent_id``,
+``savepoint_power_state``, ``savepoint_description``, ``savepoint_owner``,
+``savepoint_created_by``, ``savepoint_expires_at`` and, written once the image
+is active, ``savepoint_image_id`` = the image's own id.
+
+Nova copies every property of a server's base image into each new snapshot,
+so a server rebuilt from one of these images hands the same keys down to later
+snapshots taken by hand. Only an image whose ``savepoint_image_id`` is its own
+id is therefore read as made by this collection; any other image of the
+server is listed as it is, without owner, expiry or parent.
+
+Which snapshot is current is kept in the server's metadata
+(``savepoint_current`` = image id, ``savepoint_current_base`` = the server's
+image at that moment): a snapshot is current when it was the last one this
+collection created or reverted to and the server has not been rebuilt since;
+otherwise the snapshot the server's image is, if any.
+
+Revert = rebuild of the server from the snapshot image (same server id and
+ports), then the power state is enforced. Boot-from-volume servers are
+refused up front: on nova 34 a rebuild to a volume-backed snapshot image
+fails (nova waits 0 s for the volume re-image of a 0-byte image) and there is
+no other way to put a snapshot back onto an attached root volume.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import traceback
+from typing import Any, Dict, List, Optional, Tuple
+
+from .._backend import SnapshotBackend, pick_one
+from .._errors import (
+    AuthenticationError, CertificateError, ConnectionFailedError, GuestNotFoundError, InvalidRequestError,
+    MissingLibraryError, ProviderError, SavepointError, SnapshotNotFoundError, UnsupportedError,
+    WaitTimeoutError,
+)
+from .._model import Capabilities, Guest, GuestRef, Marker, SnapshotRecord, SnapshotSpec, from_iso, to_iso
+from .._waiting import Operation, ProgressCallback, WaitPolicy
+
+OPENSTACK_IMPORT_ERROR = None
+try:
+    import openstack
+    from openstack import exceptions as os_exc
+    from keystoneauth1 import exceptions as ksa_exc
+except ImportError:
+    OPENSTACK_IMPORT_ERROR = traceback.format_exc()
+    openstack = os_exc = ksa_exc = None
+
+PREFIX = 'savepoint_'
+P_SERVER = PREFIX + 'server_id'
+P_NAME = PREFIX + 'snapshot_name'
+P_PARENT = PREFIX + 'parent_id'
+P_POWER = PREFIX + 'power_state'
+P_DESCRIPTION = PREFIX + 'description'
+P_OWNER = PREFIX + 'owner'
+P_CREATED_BY = PREFIX + 'created_by'
+P_EXPIRES = PREFIX + 'expires_at'
+P_SELF = PREFIX + 'image_id'
+#: every key createImage is given, so that nothing is inherited from the server's base image
+CREATE_KEYS = (P_SERVER, P_NAME, P_PARENT, P_POWER, P_DESCRIPTION, P_OWNER, P_CREATED_BY, P_EXPIRES, P_SELF)
+M_CURRENT = PREFIX + 'current'
+M_CURRENT_BASE = PREFIX + 'current_base'
+
+#: Nova (image and server) metadata values are at most 255 characters.
+MAX_VALUE = 255
+#: server status -> engine power state
+_POWER = {'ACTIVE': 'running', 'SHUTOFF': 'off', 'PAUSED': 'paused', 'SUSPENDED': 'suspended'}
+_STATUS = {v: k for k, v in _POWER.items()}
+#: image statuses that are no restore point (never listed)
+_GONE = ('killed', 'deleted', 'pending_delete')
+_JSON_PATCH = 'application/openstack-images-v2.1-json-patch'
+_UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
+_BFV_REASON = ("server '%s' boots from volume: nova cannot put a snapshot back onto its root volume "
+               "(nova 34 fails every rebuild of a volume-backed server to its own snapshot image, and Cinder "
+               "cannot revert an attached volume); snapshots of it can be taken, listed and deleted, not reverted "
+               "to -- see docs/openstack.md")
+
+
+def _chain(exc: BaseException) -> List[BaseException]:
+    found, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        found.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return found
+
+
+def _message(exc: BaseException) -> str:
+    details = getattr(exc, 'details', None)
+    if details and isinstance(details, str):
+        return details
+    return str(exc) or type(exc).__name__
+
+
+def translate(exc: BaseException, doing: str, not_found: Any = SnapshotNotFoundError) -> SavepointError:
+    """An openstacksdk / keystoneauth error as the engine's error, the service's message kept."""
+    if isinstance(exc, SavepointError):
+        return exc
+    chain = _chain(exc)
+    if ksa_exc is not None:
+        for item in chain:
+            if isinstance(item, ksa_exc.SSLError):
+                return CertificateError('%s: TLS with the OpenStack endpoint failed: %s' % (doing, item), str(item))
+            if isinstance(item, (ksa_exc.ConnectFailure, ksa_exc.ConnectTimeout, ksa_exc.UnknownConnectionError)):
+                return ConnectionFailedError('%s: cannot reach the OpenStack endpoint: %s' % (doing, item), str(item))
+            if isinstance(item, ksa_exc.Unauthorized):
+                return AuthenticationError('%s: Keystone refused the credentials (HTTP 401): wrong user name, '
+                                           'password, project or domain' % doing, str(item))
+            if isinstance(item, ksa_exc.EndpointNotFound):
+                return ConnectionFailedError('%s: the service catalog has no such endpoint: %s' % (doing, item),
+                                             str(item))
+            if isinstance(item, ksa_exc.MissingRequiredOptions):
+                return InvalidRequestError('%s: incomplete OpenStack auth settings: %s' % (doing, item), str(item))
+    message = _message(exc)
+    status = getattr(exc, 'status_code', None)
+    details = {'http_status': status} if status else {}
+    if os_exc is not None:
+        if isinstance(exc, os_exc.ConfigException):
+            return ConnectionFailedError('%s: the OpenStack client configuration is unusable: %s' % (doing, message),
+                                         message)
+        if status == 401:
+            return AuthenticationError('%s: the OpenStack session was refused (HTTP 401): %s' % (doing, message),
+                                       message, details)
+        if status == 404:
+            return not_found('%s: not found: %s' % (doing, message), message, details)
+        if status == 403:
+            return ProviderError('%s: permission denied (HTTP 403): %s' % (doing, message), message, details)
+        if isinstance(exc, os_exc.EndpointNotFound):
+            return ConnectionFailedError('%s: %s' % (doing, message), message)
+    if status:
+        return ProviderError('%s failed (HTTP %s): %s' % (doing, status, message), message, details)
+    return ProviderError('%s failed: %s' % (doing, message), message)
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ('1', 'true', 'yes', 'on', 'y', 't'):
+        return True
+    if text in ('0', 'false', 'no', 'off', 'n', 'f'):
+        return False
+    raise InvalidRequestError('%s must be true or false, not %r' % (name, value))
+
+
+def _server_image_id(server: Any) -> str:
+    image = getattr(server, 'image', None)
+    if image is None:
+        return ''
+    if isinstance(image, dict):
+        return image.get('id') or ''
+    return getattr(image, 'id', None) or ''
+
+
+def _bdm_snapshot_ids(image: Dict[str, Any]) -> List[str]:
+    """Cinder snapshots a volume-backed snapshot image refers to (its block_device_mapping)."""
+    bdm = image.get('block_device_mapping') or []
+    if isinstance(bdm, str):
+        try:
+            bdm = json.loads(bdm)
+        except ValueError:
+            return []
+    return [m['snapshot_id'] for m in bdm if isinstance(m, dict) and m.get('snapshot_id')]
+
+
+def _owned(image: Dict[str, Any]) -> bool:
+    """Written by this collection (not a property set inherited from a base image)."""
+    return image.get(P_SELF) == image.get('id')
+
+
+class OpenStackBackend(SnapshotBackend):
+    provider = 'openstack'
+    guest_fields = ('name', 'id')
+    guest_options = ('server_id',)
+    connection_options = {
+        'cloud': {'type': 'str', 'env': ['OS_CLOUD'],
+                  'description': 'Named cloud in clouds.yaml (OS_CLIENT_CONFIG_FILE is honoured).'},
+        'auth': {'type': 'dict', 'no_log': True,
+                 'description': 'Auth settings of the auth plugin (auth_url, username, password, project_name, ...).'},
+        'auth_type': {'type': 'str', 'description': 'Keystone auth plugin name, for example password or token.'},
+        'region_name': {'type': 'str', 'description': 'Region of the cloud.'},
+        'interface': {'type': 'str', 'default': 'public', 'choices': ['public', 'internal', 'admin'],
+                      'aliases': ['endpoint_type'], 'description': 'Endpoint type to use from the catalog.'},
+        'validate_certs': {'type': 'bool', 'default': True, 'aliases': ['verify'],
+                           'description': 'Verify TLS certificates of the endpoints.'},
+        'ca_cert': {'type': 'str', 'aliases': ['cacert'], 'description': 'CA bundle to verify the endpoints with.'},
+        'api_timeout': {'type': 'int', 'description': 'Seconds one API request may take.'},
+    }
+
+    def __init__(self, connection: Dict[str, Any]) -> None:
+        super().__init__(connection)
+        conn = self.connection
+        self.cloud = conn.get('cloud') or os.environ.get('OS_CLOUD') or None
+        self.auth = conn.get('auth') or None
+        if self.auth is not None and not isinstance(self.auth, dict):
+            raise InvalidRequestError('auth must be a dictionary of auth settings')
+        self.interface = conn.get('interface') or 'public'
+        validate = conn.get('validate_certs')
+        self.validate_certs = True if validate is None else _bool(validate, 'validate_certs')
+        timeout = conn.get('api_timeout')
+        self.api_timeout = int(timeout) if timeout not in (None, '') else None
+        self.conn: Any = None
+
+    # -- session -------------------------------------------------------------
+    def _where(self) -> str:
+        if self.cloud:
+            return "cloud '%s'" % self.cloud
+        url = (self.auth or {}).get('auth_url')
+        return 'the cloud at %s' % url if url else 'the cloud from the OS_* environment'
+
+    def connect(self) -> None:
+        if openstack is None:
+            raise MissingLibraryError('the openstack provider needs openstacksdk (pip install openstacksdk) where '
+                                      'the module runs', provider_message=OPENSTACK_IMPORT_ERROR)
+        # keystoneauth logs failed version discovery as a warning to stderr; the error is reported instead.
+        logging.getLogger('keystoneauth').addHandler(logging.NullHandler())
+        kwargs: Dict[str, Any] = {'interface': self.interface, 'verify': self.validate_certs}
+        if self.cloud:
+            kwargs['cloud'] = self.cloud
+        if self.auth:
+            kwargs['auth'] = dict(self.auth)
+        for option, key in (('auth_type', 'auth_type'), ('region_name', 'region_name'), ('ca_cert', 'cacert')):
+            if self.connection.get(option):
+                kwargs[key] = self.connection[option]
+        if self.api_timeout:
+            kwargs['api_timeout'] = self.api_timeout
+        doing = 'connecting to OpenStack %s' % self._where()
+        try:
+            self.conn = openstack.connect(**kwargs)
+            self.conn.authorize()
+        except Exception as exc:  # every sdk/keystoneauth failure becomes an engine error, never a traceback
+            self.close()
+            raise translate(exc, doing, ConnectionFailedError)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:  # closing must not hide the real error
+                pass
+            self.conn = None
+
+    def _call(self, fn: Any, doing: str, not_found: Any = SnapshotNotFoundError) -> Any:
+        try:
+            return fn()
+        except SavepointError:
+            raise
+        except Exception as exc:  # every sdk/keystoneauth failure becomes an engine error
+            raise translate(exc, doing, not_found)
+
+    # -- raw Glance v2 (custom properties are top-level keys of the image JSON) ----
+    def _glance(self, method: str, path: str, doing: str, **kwargs: Any) -> Any:
+        def run() -> Any:
+            response = getattr(self.conn.image, method)(path, **kwargs)
+            if response.status_code >= 400:
+                os_exc.raise_from_response(response)
+            return response
+        return self._call(run, doing)
+
+    def _image(self, image_id: str) -> Optional[Dict[str, Any]]:
+        try:
+            return self._glance('get', '/images/%s' % image_id, 'reading image %s' % image_id).json()
+        except SnapshotNotFoundError:
+            return None
+
+    def _images(self, **query: str) -> List[Dict[str, Any]]:
+        found: List[Dict[str, Any]] = []
+        params = dict(query, limit=200)
+        while True:
+            body = self._glance('get', '/images', 'listing images', params=params).json()
+            batch = body.get('images') or []
+            found.extend(batch)
+            if not body.get('next') or not batch:
+                return found
+            params['marker'] = batch[-1]['id']
+
+    def _patch_image(self, image: Dict[str, Any], values: Dict[str, str]) -> None:
+        ops = [{'op': 'replace' if key in image else 'add', 'path': '/%s' % key, 'value': value}
+               for key, value in values.items()]
+        self._glance('patch', '/images/%s' % image['id'], "updating image %s" % image['id'],
+                     json=ops, headers={'Content-Type': _JSON_PATCH})
+
+    # -- guests ----------------------------------------------------------------
+    @staticmethod
+    def _guest(server: Any) -> Guest:
+        return Guest(id=server.id, name=server.name, power_state=_POWER.get(server.status, 'unknown'), handle=server)
+
+    def _server(self, server_id: str) -> Any:
+        return self._call(lambda: self.conn.compute.get_server(server_id), 'reading server %s' % server_id,
+                          GuestNotFoundError)
+
+    def find_guest(self, ref: GuestRef) -> Guest:
+        if ref.uuid or ref.folder:
+            raise InvalidRequestError('OpenStack servers are named by name or server_id (an id)')
+        if ref.id:
+            try:
+                return self._guest(self._server(ref.id))
+            except GuestNotFoundError:
+                raise GuestNotFoundError('openstack server with id %s not found in %s' % (ref.id, self._where()))
+        name = ref.name or ''
+        if _UUID_RE.match(name):
+            try:
+                return self._guest(self._server(name))
+            except GuestNotFoundError:
+                pass
+        servers = self._call(lambda: list(self.conn.compute.servers(name='^%s$' % re.escape(name))),
+                             "looking up server '%s'" % name, GuestNotFoundError)
+        matches = [self._guest(s) for s in servers if s.name == name]
+        if not matches:
+            raise GuestNotFoundError("openstack server '%s' not found in %s (project %s)"
+                                     % (name, self._where(), self.conn.current_project_id))
+        return pick_one(matches, ref, self.provider)
+
+    def list_guests(self) -> List[Guest]:
+        return [self._guest(s) for s in self._call(lambda: list(self.conn.compute.servers()), 'listing servers')]
+
+    def refresh_guest(self, guest: Guest) -> Guest:
+        return self._guest(self._server(guest.id))
+
+    @staticmethod
+    def _boot_from_volume(server: Any) -> bool:
+        return not _server_image_id(server)
+
+    # -- capabilities ------------------------------------------------------------
+    def capabilities(self, guest: Guest) -> Capabilities:
+        server = guest.handle
+        caps = Capabilities(memory=False, quiesce=False, internal=True, external=False, revert=True,
+                            revert_external=False, delete_children=True, concurrent=True)
+        reasons = caps.reasons
+        reasons['memory'] = ('OpenStack server snapshots (Nova createImage) hold the disk only, never the '
+                             'memory: use memory: false or leave it unset')
+        reasons['quiesce'] = ('this collection does not quiesce OpenStack servers (Nova does it on its own only '
+                              'for images with hw_qemu_guest_agent=yes and a running agent)')
+        reasons['external'] = 'OpenStack snapshots are images, kind: internal only'
+        if self._boot_from_volume(server):
+            caps.revert = False
+            reasons['revert'] = _BFV_REASON % guest.name
+        elif server.status not in ('ACTIVE', 'SHUTOFF'):
+            caps.revert = False
+            reasons['revert'] = ("server '%s' is %s: Nova rebuilds only ACTIVE or SHUTOFF servers; bring it to "
+                                 "one of those states first" % (guest.name, server.status))
+        elif getattr(server, 'task_state', None):
+            caps.revert = False
+            reasons['revert'] = ("server '%s' is busy (task state %s); wait until Nova has finished it"
+                                 % (guest.name, server.task_state))
+        return caps
+
+    def prepare_spec(self, guest: Guest, spec: SnapshotSpec, warnings: List[str]) -> SnapshotSpec:
+        for what, value in (('snapshot_name', spec.name), ('description', spec.description)):
+            if len(value or '') > MAX_VALUE:
+                raise InvalidRequestError('%s is %d characters long; OpenStack image properties hold at most %d'
+                                          % (what, len(value), MAX_VALUE))
+        return SnapshotSpec(**dict(spec.__dict__, memory=False, quiesce='never'))
+
+    # -- snapshots ---------------------------------------------------------------
+    def _server_images(self, server: Any) -> List[Dict[str, Any]]:
+        """This server's snapshot images: createImage of the server itself (instance_uuid), plus
+        boot-from-volume ones this collection made (they have no instance_uuid)."""
+        by_id: Dict[str, Dict[str, Any]] = {}
+        for image in self._images(instance_uuid=server.id):
+            by_id[image['id']] = image
+        for image in self._images(**{P_SERVER: server.id}):
+            if _owned(image):
+                by_id[image['id']] = image
+        return [i for i in by_id.values() if i.get('status') not in _GONE]
+
+    def _record(self, image: Dict[str, Any]) -> SnapshotRecord:
+        owned = _owned(image)
+        get = (lambda key: image.get(key) or None) if owned else (lambda key: None)
+        size = image.get('size')
+        bfv_snaps = _bdm_snapshot_ids(image)
+        record = SnapshotRecord(
+            name=get(P_NAME) or image.get('name') or image['id'], id=image['id'],
+            parent_id=get(P_PARENT),
+            created_at=to_iso(from_iso(image.get('created_at'))),
+            power_state=get(P_POWER) or 'unknown', memory=False, quiesced=None, kind='internal',
+            size_bytes=int(size) if size is not None and not bfv_snaps and image.get('status') == 'active' else None,
+            description=get(P_DESCRIPTION) or '',
+            provider_details={'image_id': image['id'], 'image_name': image.get('name'),
+                              'status': image.get('status'), 'boot_from_volume': bool(bfv_snaps),
+                              'volume_snapshots': bfv_snaps},
+        )
+        if get(P_OWNER):
+            record.apply_marker(Marker(owner=get(P_OWNER), created_by=get(P_CREATED_BY) or '',
+                                       expires_at=from_iso(get(P_EXPIRES))))
+        return record
+
+    def _records(self, server: Any) -> Tuple[List[SnapshotRecord], Dict[str, Dict[str, Any]]]:
+        images = {i['id']: i for i in self._server_images(server)}
+        records = sorted((self._record(i) for i in images.values()), key=lambda r: (r.created_at or '', r.name))
+        by_id = {r.id: r for r in records}
+        for record in records:
+            parent = by_id.get(record.parent_id or '')
+            if parent is None:
+                record.parent_id = None
+            else:
+                record.parent = parent.name
+                parent.children.append(record.name)
+        current = self._current_id(server, by_id)
+        for record in records:
+            record.current = record.id == current
+        return records, images
+
+    @staticmethod
+    def _current_id(server: Any, by_id: Dict[str, SnapshotRecord]) -> Optional[str]:
+        metadata = getattr(server, 'metadata', None) or {}
+        base = _server_image_id(server)
+        marked = metadata.get(M_CURRENT)
+        if marked in by_id and metadata.get(M_CURRENT_BASE, '') == base:
+            return marked
+        return base if base in by_id else None
+
+    def list_snapshots(self, guest: Guest) -> List[SnapshotRecord]:
+        return self._records(self._server(guest.id))[0]
+
+    def _set_current(self, server_id: str, image_id: str, base: str) -> None:
+        self._call(lambda: self.conn.compute.set_server_metadata(server_id, **{M_CURRENT: image_id,
+                                                                               M_CURRENT_BASE: base}),
+                   'recording the current snapshot in the metadata of server %s' % server_id, GuestNotFoundError)
+
+    def start_create(self, guest: Guest, spec: SnapshotSpec) -> Operation:
+        server = self._server(guest.id)
+        records, _images = self._records(server)
+        current = next((r for r in records if r.current), None)
+        marker = spec.marker
+        marker_data = marker.to_dict() if marker is not None else {}
+        properties = {key: '' for key in CREATE_KEYS}
+        properties.update({
+            P_SERVER: server.id, P_NAME: spec.name, P_PARENT: current.id if current else '',
+            P_POWER: _POWER.get(server.status, 'unknown'), P_DESCRIPTION: spec.description or '',
+            P_OWNER: marker_data.get('owner') or '', P_CREATED_BY: marker_data.get('created_by') or '',
+            P_EXPIRES: marker_data.get('expires_at') or '',
+        })
+        image = self._call(lambda: self.conn.compute.create_server_image(server, spec.name, metadata=properties,
+                                                                         wait=False),
+                           "creating snapshot '%s' of server '%s'" % (spec.name, guest.name), GuestNotFoundError)
+        op = Operation(action='create', guest=guest, snapshot_name=spec.name, id=image.id,
+                       handle={'step': 'create', 'image_id': image.id, 'server_id': server.id})
+        # Nova does not report how long the guest was blocked (live snapshots on libvirt are not paused).
+        op.blocked_seconds = None
+        return op
+
+    def start_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Operation:
+        server = self._server(guest.id)
+        caps = self.capabilities(self._guest(server))
+        if not caps.revert:
+            raise UnsupportedError(caps.reasons['revert'])
+        image = self._image(snapshot.id)
+        if image is None or server.id not in (image.get('instance_uuid'), image.get(P_SERVER) if _owned(image) else None):
+            raise SnapshotNotFoundError("snapshot '%s' (image %s) of server '%s' is gone"
+                                        % (snapshot.name, snapshot.id, guest.name))
+        if image.get('status') != 'active':
+            raise UnsupportedError("snapshot '%s' (image %s) is %s, not active: it cannot be reverted to"
+                                   % (snapshot.name, snapshot.id, image.get('status')))
+        doing = "rebuilding server '%s' from snapshot '%s' (image %s)" % (guest.name, snapshot.name, snapshot.id)
+        self._call(lambda: self.conn.compute.rebuild_server(server, image=snapshot.id), doing, GuestNotFoundError)
+        op = Operation(action='revert', guest=guest, snapshot_name=snapshot.name, id=snapshot.id,
+                       handle={'step': 'rebuild', 'image_id': snapshot.id, 'server_id': server.id})
+        op.follow_up = lambda: self._after_revert(guest, snapshot, power_state)
+        return op
+
+    def _after_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Optional[Operation]:
+        self._set_current(guest.id, snapshot.id, snapshot.id)
+        want = {'on': 'running', 'off': 'off'}.get(power_state, snapshot.power_state)
+        if want == 'unknown':
+            # A snapshot this collection did not take records no power state: the server stays as Nova left it.
+            return None
+        return self._power_step(guest, snapshot, want)
+
+    def _power_step(self, guest: Guest, snapshot: SnapshotRecord, want: str) -> Optional[Operation]:
+        """One Nova power action towards ``want``; its follow-up takes the next one (off -> running -> paused)."""
+        server = self._server(guest.id)
+        have = _POWER.get(server.status, 'unknown')
+        if have == want:
+            return None
+        compute = self.conn.compute
+        if want == 'off':
+            action, then = compute.stop_server, 'SHUTOFF'
+        elif have == 'off':
+            action, then = compute.start_server, 'ACTIVE'
+        elif have == 'paused':
+            action, then = compute.unpause_server, 'ACTIVE'
+        elif have == 'suspended':
+            action, then = compute.resume_server, 'ACTIVE'
+        elif have == 'running' and want == 'paused':
+            action, then = compute.pause_server, 'PAUSED'
+        elif have == 'running' and want == 'suspended':
+            action, then = compute.suspend_server, 'SUSPENDED'
+        else:
+            raise ProviderError("server '%s' is %s (status %s) after the revert and cannot be made %s"
+                                % (guest.name, have, server.status, want))
+        self._call(lambda: action(server), "making server '%s' %s after the revert" % (guest.name, want),
+                   GuestNotFoundError)
+        op = Operation(action='revert', guest=guest, snapshot_name=snapshot.name, id=server.id,
+                       handle={'step': 'power', 'server_id': server.id, 'want': then})
+        if _POWER[then] != want:
+            op.follow_up = lambda: self._power_step(guest, snapshot, want)
+        return op
+
+    def start_delete(self, guest: Guest, snapshot: SnapshotRecord, remove_children: bool) -> Operation:
+        server = self._server(guest.id)
+        records, images = self._records(server)
+        op = Operation(action='delete', guest=guest, snapshot_name=snapshot.name, id=snapshot.id)
+        target = next((r for r in records if r.id == snapshot.id), None)
+        if target is None:
+            op.finish()
+            return op
+        doomed = [target]
+        if remove_children:
+            frontier = [target.id]
+            while frontier:
+                parent = frontier.pop()
+                for record in records:
+                    if record.parent_id == parent:
+                        doomed.append(record)
+                        frontier.append(record.id)
+        volume_snapshots = [sid for r in doomed for sid in _bdm_snapshot_ids(images[r.id])]
+        # Pitfall: the volume snapshots of a boot-from-volume image go first (a root volume with snapshots
+        # cannot be deleted with its server); the image only once they are gone, so a failure can be retried.
+        for sid in volume_snapshots:
+            self._call(lambda sid=sid: self.conn.block_storage.delete_snapshot(sid, ignore_missing=True),
+                       "deleting volume snapshot %s of snapshot '%s'" % (sid, snapshot.name))
+        op.handle = {'step': 'delete', 'server_id': server.id, 'doomed': [r.id for r in doomed],
+                     'volume_snapshots': volume_snapshots}
+        if not volume_snapshots:
+            self._finish_delete(op)
+        return op
+
+    def _finish_delete(self, op: Operation) -> None:
+        handle = op.handle
+        server = self._server(handle['server_id'])
+        records, images = self._records(server)
+        doomed = set(handle['doomed'])
+        by_id = {r.id: r for r in records}
+        current = next((r for r in records if r.current), None)
+        for image_id in handle['doomed']:
+            self._call(lambda image_id=image_id: self.conn.image.delete_image(image_id, ignore_missing=True),
+                       'deleting snapshot image %s' % image_id)
+
+        def surviving_parent(record: Optional[SnapshotRecord]) -> Optional[SnapshotRecord]:
+            while record is not None and record.id in doomed:
+                record = by_id.get(record.parent_id or '')
+            return record
+
+        for record in records:
+            if record.id not in doomed and record.parent_id in doomed and _owned(images[record.id]):
+                parent = surviving_parent(by_id.get(record.parent_id or ''))
+                self._patch_image(images[record.id], {P_PARENT: parent.id if parent else ''})
+        if current is not None and current.id in doomed:
+            parent = surviving_parent(current)
+            self._set_current(server.id, parent.id if parent else '', _server_image_id(server))
+        op.finish()
+
+    # -- waiting -------------------------------------------------------------------
+    def poll(self, operation: Operation) -> None:
+        if operation.done:
+            return
+        step = (operation.handle or {}).get('step')
+        if step == 'create':
+            self._poll_create(operation)
+        elif step == 'rebuild':
+            self._poll_rebuild(operation)
+        elif step == 'power':
+            self._poll_power(operation)
+        elif step == 'delete':
+            self._poll_delete(operation)
+        else:
+            raise ProviderError('openstack: cannot poll an unknown %s operation' % operation.action)
+
+    def _fault(self, server: Any) -> str:
+        fault = getattr(server, 'fault', None) or {}
+        return (fault.get('message') or '') if isinstance(fault, dict) else str(fault)
+
+    def _poll_create(self, op: Operation) -> None:
+        handle = op.handle
+        image = self._image(handle['image_id'])
+        server = self._server(handle['server_id'])
+        name = op.snapshot_name
+        if image is None or image.get('status') in _GONE:
+            fault = self._fault(server)
+            op.finish(error=ProviderError(
+                "snapshot '%s' of server '%s' failed: Nova %s the image %s%s"
+                % (name, op.guest.name, 'removed' if image is None else 'left %s' % image.get('status'),
+                   handle['image_id'], ' (%s)' % fault if fault else ''), provider_message=fault or None))
+            self._abandon(op)
+            return
+        if image.get('status') != 'active' or getattr(server, 'task_state', None):
+            return
+        try:
+            self._patch_image(image, {P_SELF: image['id']})
+            self._set_current(server.id, image['id'], _server_image_id(server))
+        except SavepointError as exc:
+            op.finish(error=ProviderError("snapshot '%s' of server '%s' was taken but could not be marked: %s"
+                                          % (name, op.guest.name, exc.msg), provider_message=exc.provider_message))
+            self._abandon(op)
+            return
+        image[P_SELF] = image['id']
+        server = self._server(handle['server_id'])
+        records, _images = self._records(server)
+        record = next((r for r in records if r.id == image['id']), None)
+        if record is None:
+            op.finish(error=ProviderError("snapshot '%s' of server '%s' (image %s) is not listed after it was taken"
+                                          % (name, op.guest.name, image['id'])))
+            return
+        op.finish(result=record)
+
+    def _poll_rebuild(self, op: Operation) -> None:
+        server = self._server(op.handle['server_id'])
+        if server.status == 'ERROR':
+            fault = self._fault(server)
+            op.finish(error=ProviderError("rebuilding server '%s' from snapshot '%s' failed; the server is in ERROR%s"
+                                          % (op.guest.name, op.snapshot_name, ': %s' % fault if fault else ''),
+                                          provider_message=fault or None))
+            return
+        if getattr(server, 'task_state', None) or server.status not in ('ACTIVE', 'SHUTOFF'):
+            return
+        if _server_image_id(server) != op.handle['image_id']:
+            op.finish(error=ProviderError("server '%s' finished its rebuild on image %s, not on snapshot '%s' "
+                                          "(image %s): the revert did not happen"
+                                          % (op.guest.name, _server_image_id(server) or '(none)', op.snapshot_name,
+                                             op.handle['image_id'])))
+            return
+        op.finish()
+
+    def _poll_power(self, op: Operation) -> None:
+        server = self._server(op.handle['server_id'])
+        if server.status == 'ERROR':
+            op.finish(error=ProviderError("server '%s' went to ERROR while changing its power state: %s"
+                                          % (op.guest.name, self._fault(server))))
+            return
+        if getattr(server, 'task_state', None):
+            return
+        if server.status == op.handle['want']:
+            op.finish()
+        elif server.status in ('ACTIVE', 'SHUTOFF', 'PAUSED', 'SUSPENDED'):
+            op.finish(error=ProviderError("server '%s' is %s after the revert, not %s as asked"
+                                          % (op.guest.name, server.status, op.handle['want'])))
+
+    def _poll_delete(self, op: Operation) -> None:
+        for sid in op.handle['volume_snapshots']:
+            snap = self._call(lambda sid=sid: self.conn.block_storage.find_snapshot(sid),
+                              'reading volume snapshot %s' % sid)
+            if snap is None:
+                continue
+            if snap.status in ('error_deleting', 'error'):
+                op.finish(error=ProviderError("volume snapshot %s of snapshot '%s' could not be deleted (%s); the "
+                                              "snapshot image is kept, run the delete again"
+                                              % (sid, op.snapshot_name, snap.status)))
+                return
+            return
+        self._finish_delete(op)
+
+    def _abandon(self, op: Operation) -> None:
+        """Remove what an unfinished create left, so no half-made restore point is listed later."""
+        image_id = op.handle.get('image_id')
+        removed = []
+        try:
+            image = self._image(image_id)
+            if image is not None:
+                for sid in _bdm_snapshot_ids(image):
+                    self.conn.block_storage.delete_snapshot(sid, ignore_missing=True)
+                self.conn.image.delete_image(image_id, ignore_missing=True)
+                removed.append(image_id)
+        except Exception:  # best effort: the error already reported is the one that matters
+            return
+        if removed and op.error is not None:
+            op.error.msg += '; the unfinished snapshot image %s was deleted' % image_id
+            op.error.args = (op.error.msg,)
+
+    def wait(self, operations: List[Operation], policy: WaitPolicy,
+             progress: Optional[ProgressCallback] = None) -> None:
+        try:
+            super().wait(operations, policy, progress)
+        except WaitTimeoutError as exc:
+            abandoned = []
+            for op in operations:
+                for step in op.chain():
+                    if not step.done and (step.handle or {}).get('step') == 'create':
+                        self._abandon(step)
+                        abandoned.append(step.handle['image_id'])
+            if abandoned:
+                exc.msg += ('; the unfinished snapshot image%s %s %s deleted, so no half-made restore point '
+                            'remains' % ('s' if len(abandoned) > 1 else '', ', '.join(abandoned),
+                                         'were' if len(abandoned) > 1 else 'was'))
+                exc.args = (exc.msg,)
+            raise
