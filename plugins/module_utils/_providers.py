@@ -11,6 +11,9 @@ its own SDK import, so a missing SDK only matters for that provider.
 from __future__ import annotations
 
 from ._backends.libvirt import LibvirtBackend
+from ._backends.openstack import OpenStackBackend
 from ._backends.vmware import VmwareBackend
 
-BACKENDS = (LibvirtBackend, VmwareBackend)
+# Where backends share an option name (validate_certs), the last one defines it in the neutral
+# modules, matching the doc fragment that comes first there: VMware (its VMWARE_VALIDATE_CERTS).
+BACKENDS = (LibvirtBackend, OpenStackBackend, VmwareBackend)

@@ -21,13 +21,14 @@ options:
       - Which backend manages the guest.
     type: str
     required: true
-    choices: [libvirt, vmware]
+    choices: [libvirt, openstack, vmware]
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.libvirt
   - savepoint.virt.vmware
+  - savepoint.virt.openstack
 attributes:
   check_mode:
     support: full

@@ -16,13 +16,14 @@ options:
       - Which backend to ask.
     type: str
     required: true
-    choices: [libvirt, vmware]
+    choices: [libvirt, openstack, vmware]
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.info_module
   - savepoint.virt.guest
   - savepoint.virt.libvirt
   - savepoint.virt.vmware
+  - savepoint.virt.openstack
 attributes:
   check_mode:
     support: full

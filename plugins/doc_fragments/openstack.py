@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+
+class ModuleDocFragment:
+    # OpenStack connection options (as in openstack.cloud and AWX's OpenStack credential) and server lookup.
+    DOCUMENTATION = r'''
+options:
+  cloud:
+    description:
+      - Name of a cloud in C(clouds.yaml). openstacksdk finds the file as usual, the environment
+        variable E(OS_CLIENT_CONFIG_FILE) first (this is how AWX's OpenStack credential hands it over).
+      - If not set, the environment variable E(OS_CLOUD) is used; without either, openstacksdk reads
+        the E(OS_*) environment variables and O(auth).
+    type: str
+  auth:
+    description:
+      - Settings of the auth plugin, for the default C(password) plugin C(auth_url), C(username),
+        C(password), C(project_name) and the domain names. Overrides the same keys of O(cloud).
+      - Never written to any output or error message.
+    type: dict
+  auth_type:
+    description:
+      - Name of the Keystone auth plugin, for example V(password), V(token) or V(v3applicationcredential).
+    type: str
+  region_name:
+    description:
+      - Region of the cloud.
+    type: str
+  interface:
+    description:
+      - Which endpoints of the service catalog to use.
+    type: str
+    choices: [public, internal, admin]
+    default: public
+    aliases: [endpoint_type]
+  validate_certs:
+    description:
+      - Verify the TLS certificates of the endpoints. Overrides C(verify) of the cloud in C(clouds.yaml).
+      - A certificate that cannot be verified fails the task with C(error=certificate_verify_failed).
+    type: bool
+    default: true
+    aliases: [verify]
+  ca_cert:
+    description:
+      - Path of a CA bundle to verify the endpoints with.
+    type: str
+    aliases: [cacert]
+  api_timeout:
+    description:
+      - Seconds one API request may take (the socket timeout). Waiting for snapshots and rebuilds is
+        bounded by O(timeout) instead.
+    type: int
+  server_id:
+    description:
+      - Id of the OpenStack server. O(name) may also be a server id.
+      - Mutually exclusive with O(name) and O(guests).
+    type: str
+requirements:
+  - openstacksdk (C(pip install openstacksdk)) where the module runs
+'''
