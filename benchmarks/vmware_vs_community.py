@@ -33,7 +33,8 @@ from typing import Any, Dict, List
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tests'))
 
-from conftest import COLLECTIONS_ROOT  # noqa: E402,F401  (links ansible_collections.savepoint.virt)
+# importing conftest links ansible_collections.savepoint.virt to this checkout
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 from scripts.ansible_run import run_playbook  # noqa: E402
 from services.vcsim import VcsimServer  # noqa: E402
 
@@ -149,8 +150,11 @@ def import_cost(runs: int) -> float:
         t0 = time.perf_counter()
         subprocess.run([sys.executable, '-c', code], check=True)
         return time.perf_counter() - t0
-    pairs = [(once('import pyVmomi'), once('pass')) for _ in range(runs)]
-    return statistics.median(a for a, _ in pairs) - statistics.median(b for _, b in pairs)
+    with_import, bare = [], []
+    for dummy in range(runs):
+        with_import.append(once('import pyVmomi'))
+        bare.append(once('pass'))
+    return statistics.median(with_import) - statistics.median(bare)
 
 
 def med(values: List[float]) -> float:
@@ -158,7 +162,7 @@ def med(values: List[float]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--runs', type=int, default=20, help='calls per measurement (median; default 20)')
     parser.add_argument('--small', type=int, default=5, help='vcsim -vm of the small inventory (2N VMs)')
     parser.add_argument('--large', type=int, default=5000, help='vcsim -vm of the large inventory (2N VMs)')

@@ -33,7 +33,9 @@ options:
         C(localhost) and C(127.0.0.1) (pyVmomi itself would silently skip verification there).
       - If not set, the environment variable E(VMWARE_VALIDATE_CERTS) is used, then V(true).
       - A certificate that cannot be verified fails the task with C(error=certificate_verify_failed).
+      - The alias C(verify) is the OpenStack name of this option (one C(module_defaults) group serves both).
     type: bool
+    aliases: [verify]
   datacenter:
     description:
       - Look guests up in this datacenter only (UUID and name lookups), and read O(folder) relative to it.
@@ -44,7 +46,7 @@ options:
         C(quiescedSnapshotsSupported), C(revertToSnapshotSupported)) can refuse a request before anything
         is written.
       - With V(true) a request the flags rule out fails with the flag's name, instead of being sent
-        to vSphere (which may silently ignore O(memory) or O(quiesce)).
+        to vSphere (which may silently ignore C(memory) or C(quiesce)).
       - V(false) lets the server decide. Use it only for servers whose flags are known to be wrong, such
         as the vcsim simulator, which reports every flag false. Whatever this option says, the module
         checks afterwards that a new snapshot really holds the memory or quiescing that was asked for,

@@ -22,9 +22,11 @@ description:
   - Several guests (O(guests)) are handled in one task; all snapshot tasks are started at once and
     waited for together through the property collector (C(WaitForUpdatesEx)) within O(timeout).
   - Every snapshot it creates carries an ownership and expiry marker as the last line of its
-    description (C([savepoint.virt] {"owner": ..., "created_by": ..., "expires_at": ...})); the
-    marker is split off again when reading, so the returned RV(snapshot.description) is the user's text.
+    description, a line starting with C([savepoint.virt]) followed by JSON with the owner, the creator
+    and the expiry time. The marker is split off again when reading, so the returned description is
+    the user's text.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.vmware
@@ -33,15 +35,17 @@ attributes:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 notes:
   - VMware snapshots are always O(kind=internal); O(kind=external) is refused.
   - When O(memory) is not set, snapshots are taken without memory (vSphere's default); reverting to
     such a snapshot with O(power_state=restore) leaves the VM powered off, as vCenter does.
-  - With O(wait=false) the task ids are returned in RV(results[].operations) and O(power_state) is not
+  - With O(wait=false) the task ids are returned in C(results[].operations) and O(power_state) is not
     enforced (that needs the revert to finish).
   - See docs/vmware.md in the collection for what was only checked against the vcsim simulator.
 author:
-  - savepoint.virt contributors
+  - savepoint.virt developers (@savepoint-virt)
 '''
 
 EXAMPLES = r'''

@@ -13,13 +13,18 @@ description:
     ownership and expiry marker, and sizes from the VM's file layout (C(layoutEx)) where vSphere
     reports them (null otherwise, never estimated).
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - savepoint.virt.guest
   - savepoint.virt.vmware
 attributes:
   check_mode:
     support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 author:
-  - savepoint.virt contributors
+  - savepoint.virt developers (@savepoint-virt)
 '''
 
 EXAMPLES = r'''

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from pyVim.task import WaitForTask
 
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware import VmwareBackend
 from ansible_collections.savepoint.virt.plugins.module_utils._engine import Request, SnapshotEngine
@@ -329,7 +328,7 @@ def test_wait_false_returns_task_ids(inventory, conn):
 
 def test_set_rollback_removes_what_was_created(inventory, conn, monkeypatch):
     """vcsim never faults on create: one guest's create is made to fail, the rest is real."""
-    vms = [inventory.new_vm() for _ in range(3)]
+    vms = [inventory.new_vm(), inventory.new_vm(), inventory.new_vm()]
     refs = [GuestRef(name=vm.name) for vm in vms]
     original = VmwareBackend.start_create
 

@@ -130,8 +130,8 @@ def test_records_memory_and_sizes_from_layout():
         ])
     base, mem = snapshot_records(tree, layout)
     assert (base.name, base.memory, base.current, base.size_bytes) == ('base', False, False, 5)
-    assert (mem.name, mem.memory, mem.current, mem.parent, mem.size_bytes) == ('with-mem', True, True, 'base',
-                                                                              7 + 4096 + 1 + 2048)
+    expected = ('with-mem', True, True, 'base', 7 + 4096 + 1 + 2048)
+    assert (mem.name, mem.memory, mem.current, mem.parent, mem.size_bytes) == expected
     assert base.children == ['with-mem'] and base.created_at == '2026-01-02T03:04:05Z'
     # no layout: memory from the recorded state, size unknown (never guessed)
     base, mem = snapshot_records(tree, None)

@@ -124,7 +124,7 @@ class VmwareBackend(SnapshotBackend):
         'password': {'type': 'str', 'env': ['VMWARE_PASSWORD'], 'no_log': True,
                      'description': 'Password of O(username).'},
         'port': {'type': 'int', 'default': 443, 'env': ['VMWARE_PORT'], 'description': 'HTTPS port.'},
-        'validate_certs': {'type': 'bool', 'default': True, 'env': ['VMWARE_VALIDATE_CERTS'],
+        'validate_certs': {'type': 'bool', 'default': True, 'env': ['VMWARE_VALIDATE_CERTS'], 'aliases': ['verify'],
                            'description': 'Verify the server certificate.'},
         'datacenter': {'type': 'str', 'description': 'Look guests up in this datacenter only.'},
         'honor_capability_flags': {'type': 'bool', 'default': True,
@@ -294,9 +294,9 @@ class VmwareBackend(SnapshotBackend):
             return [vim.VirtualMachine(ref.id, self._stub())]
         if ref.uuid:
             for instance in (False, True):
-                vm = self._call(lambda instance=instance: index.FindByUuid(datacenter=self._dc, uuid=ref.uuid,
-                                                                             vmSearch=True, instanceUuid=instance),
-                                'looking up guest %s' % ref.describe(), GuestNotFoundError)
+                def find(instance: bool = instance) -> Any:
+                    return index.FindByUuid(datacenter=self._dc, uuid=ref.uuid, vmSearch=True, instanceUuid=instance)
+                vm = self._call(find, 'looking up guest %s' % ref.describe(), GuestNotFoundError)
                 if vm is not None:
                     return [vm]
             return []
@@ -472,8 +472,8 @@ class VmwareBackend(SnapshotBackend):
             dropped.append('quiescing was asked but vSphere recorded the snapshot as not quiesced')
         if not dropped:
             return None
-        problem = ("snapshot '%s' of guest '%s' is not what was asked: %s" % (spec.name, guest.name,
-                                                                           '; '.join(dropped)))
+        problem = "snapshot '%s' of guest '%s' is not what was asked: %s" % (
+            spec.name, guest.name, '; '.join(dropped))
         snap = vim.vm.Snapshot(moid, self._stub())
         cleanup = self._start('delete', guest, spec.name, lambda: snap.RemoveSnapshot_Task(
             removeChildren=False, consolidate=True), '%s; removing it again' % problem)
@@ -566,8 +566,9 @@ class VmwareBackend(SnapshotBackend):
             pc = self.content.propertyCollector.CreatePropertyCollector()
             pc.CreateFilter(pcq.FilterSpec(
                 objectSet=[pcq.ObjectSpec(obj=op.handle) for op in ops],
-                propSet=[pcq.PropertySpec(type=vim.Task, pathSet=['info.state', 'info.error', 'info.result',
-                                                                   'info.progress'])]), True)
+                propSet=[pcq.PropertySpec(type=vim.Task,
+                                          pathSet=['info.state', 'info.error', 'info.result', 'info.progress'])]),
+                True)
         except Exception as exc:
             self._lost(ops, exc)
             return
