@@ -27,8 +27,8 @@ extends_documentation_fragment:
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.libvirt
-  - savepoint.virt.vmware
   - savepoint.virt.openstack
+  - savepoint.virt.vmware
 attributes:
   check_mode:
     support: full
