@@ -282,6 +282,17 @@ def test_marker_description_and_sizes(inventory, conn):
     assert snap['provider_details']['state'] == 'poweredOn'
 
 
+def test_info_without_guests_reports_every_vm(vcsim, inventory, conn):
+    vm = inventory.new_vm()
+    run(conn, present([GuestRef(id=vm._moId)], 'listed'))
+    with VmwareBackend(conn) as backend:
+        report = SnapshotEngine(backend).info()
+    names = [g['guest']['name'] for g in report['guests']]
+    assert set(vcsim.vm_names()) <= set(names) and vm.name in names
+    mine = next(g for g in report['guests'] if g['guest']['id'] == vm._moId)
+    assert mine['current'] == 'listed' and mine['snapshots'][0]['owner'] == 'savepoint.virt'
+
+
 # -- bulk and waiting ----------------------------------------------------------------------------------------
 
 def test_bulk_snapshot_set_of_many_guests(vcsim, conn):

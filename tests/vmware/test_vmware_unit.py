@@ -185,3 +185,19 @@ def test_wait_ends_at_the_deadline_with_one_waiter_for_all_tasks():
         be.wait(ops, policy, lines.append)
     assert pc.waits and all(1 <= w <= vmw.MAX_WAIT_SLICE for w in pc.waits)
     assert lines and 'still waiting for create g0, create g1, create g2' in lines[0]
+
+
+def test_a_start_cut_off_mid_request_is_an_unknown_outcome_a_refused_one_is_not():
+    be = backend()
+    guest = Guest(id='vm-1', name='web')
+
+    def refused():
+        raise ConnectionRefusedError(111, 'Connection refused')
+
+    def reset():
+        raise ConnectionResetError(104, 'Connection reset by peer')
+    with pytest.raises(ConnectionFailedError, match=r'\(not started\)') as err:
+        be._start('create', guest, 's', refused, "creating snapshot 's'")
+    assert 'may have been started' not in err.value.msg
+    with pytest.raises(ConnectionFailedError, match='may have been started on the server'):
+        be._start('create', guest, 's', reset, "creating snapshot 's'")

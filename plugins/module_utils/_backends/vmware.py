@@ -44,7 +44,6 @@ HTTP_TIMEOUT = 60
 MAX_WAIT_SLICE = 10
 
 _POWER = {'poweredOn': 'running', 'poweredOff': 'off', 'suspended': 'suspended'}
-_VSPHERE_POWER = {'running': 'poweredOn', 'off': 'poweredOff', 'suspended': 'poweredOff'}
 _CAPABILITY_FLAGS = ('snapshotOperationsSupported', 'memorySnapshotsSupported', 'quiescedSnapshotsSupported',
                      'revertToSnapshotSupported')
 _GUEST_PROPS = ['name', 'runtime.powerState', 'guest.toolsRunningStatus', 'snapshot', 'layoutEx'] + [
@@ -437,12 +436,16 @@ class VmwareBackend(SnapshotBackend):
 
     def _start(self, action: str, guest: Guest, name: str, fn: Callable[[], Any], doing: str) -> Operation:
         try:
-            task = self._call(fn, doing)
-        except ConnectionFailedError as exc:
+            task = fn()
+        except ConnectionRefusedError as exc:
+            # Refused: the request never reached the server.
+            raise translate(exc, '%s (not started)' % doing)
+        except _NETWORK_ERRORS as exc:
             # The request may have reached the server before the connection broke.
-            exc.msg = '%s; it may have been started on the server: check the guest before retrying' % exc.msg
-            exc.args = (exc.msg,)
-            raise
+            raise translate(exc, '%s; it may have been started on the server: check the guest before retrying'
+                            % doing)
+        except Exception as exc:  # every fault becomes an engine error
+            raise translate(exc, doing)
         self._props.pop(guest.id, None)
         return Operation(action=action, guest=guest, snapshot_name=name, handle=task, id=task._moId)
 
