@@ -27,8 +27,8 @@ extends_documentation_fragment:
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.libvirt
-  - savepoint.virt.openstack
   - savepoint.virt.vmware
+  - savepoint.virt.openstack
 attributes:
   check_mode:
     support: full

@@ -22,8 +22,8 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.info_module
   - savepoint.virt.guest
   - savepoint.virt.libvirt
-  - savepoint.virt.openstack
   - savepoint.virt.vmware
+  - savepoint.virt.openstack
 attributes:
   check_mode:
     support: full
