@@ -1,0 +1,159 @@
+"""OpenStack specifics on the real services: revert by rebuild, power state, boot from volume,
+ownership that Nova's property inheritance cannot fake, guest lookup."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.savepoint.virt.plugins.module_utils._engine import Request
+from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
+    AmbiguousGuestError, GuestNotFoundError, InvalidRequestError, UnsupportedError,
+)
+from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef
+from ansible_collections.savepoint.virt.plugins.module_utils._retention import RetentionRule
+
+from contract.harness_openstack import unique
+from services.openstack import IMAGE, OTHER_IMAGE
+
+pytestmark = pytest.mark.openstack
+
+
+def image_id(sdk, name):
+    return sdk.image.find_image(name, ignore_missing=False).id
+
+
+def test_revert_rebuilds_the_same_server_from_the_snapshot_image(servers, sdk, runner):
+    server = servers.boot()
+    ref = GuestRef(id=server.id)
+    created = runner.run('present', ref, 'base', expires_in='1d')
+    snap_id = created['snapshot']['id']
+    image = sdk.image.get_image(snap_id)
+    assert image.status == 'active' and image.instance_uuid == server.id
+    assert image.properties['savepoint_image_id'] == snap_id and image.properties['savepoint_owner'] == 'savepoint.virt'
+    assert image.properties['savepoint_power_state'] == 'running'
+    # The change: the server is rebuilt by hand onto another image.
+    sdk.compute.rebuild_server(server, image=image_id(sdk, OTHER_IMAGE))
+    sdk.compute.wait_for_server(sdk.compute.get_server(server.id), status='ACTIVE', interval=0.5, wait=60)
+    assert sdk.compute.get_server(server.id).image.id == image_id(sdk, OTHER_IMAGE)
+    assert runner.snapshots(ref)['base'].current is False  # rebuilt since: no longer current
+
+    result = runner.run('reverted', ref, 'base')
+    assert result['changed'] is True and result['action'] == 'reverted'
+    after = sdk.compute.get_server(server.id)
+    assert after.id == server.id and after.name == server.name and after.flavor.name == server.flavor.name
+    assert after.image.id == snap_id and after.status == 'ACTIVE'
+    assert after.created_at == server.created_at
+    assert after.metadata['savepoint_current'] == snap_id
+    assert runner.snapshots(ref)['base'].current is True
+
+
+def test_hand_made_snapshot_of_a_reverted_server_is_never_owned(servers, sdk, runner):
+    """Nova copies the base image's properties (savepoint_owner, expiry...) into every later
+    snapshot of a server rebuilt from it; such an image must not look owned, nor be pruned."""
+    server = servers.boot()
+    ref = GuestRef(name=server.name)
+    runner.run('present', ref, 'owned', expires_in='1s')
+    runner.run('reverted', ref, 'owned')
+    by_hand = sdk.compute.create_server_image(server, 'by-hand', wait=True, timeout=60)
+    sdk.image.wait_for_status(by_hand, status='active', failures=['killed'], interval=0.5, wait=60)
+    inherited = sdk.image.get_image(by_hand.id).properties
+    assert inherited.get('savepoint_owner') == 'savepoint.virt'  # what Nova did, the reason for the check
+    snaps = runner.snapshots(ref)
+    assert snaps['by-hand'].owner is None and snaps['by-hand'].expires_at is None
+    assert snaps['by-hand'].parent_id is None
+    pruned = runner.run('pruned', ref, retention=RetentionRule(expired=True), owner='savepoint.virt')
+    assert [s['name'] for s in pruned['results'][0]['removed']] == ['owned']
+    assert sorted(runner.snapshots(ref)) == ['by-hand']
+
+
+@pytest.mark.parametrize('taken', ['off', 'paused'])
+def test_power_state_restore_returns_to_the_recorded_state(servers, sdk, runner, taken):
+    server = servers.boot()
+    ref = GuestRef(id=server.id)
+    action, status = {'off': (sdk.compute.stop_server, 'SHUTOFF'), 'paused': (sdk.compute.pause_server, 'PAUSED')}[taken]
+    action(server)
+    sdk.compute.wait_for_server(server, status=status, interval=0.5, wait=60)
+    created = runner.run('present', ref, 'then')
+    assert created['snapshot']['power_state'] == taken
+    undo = sdk.compute.start_server if taken == 'off' else sdk.compute.unpause_server
+    undo(server)
+    sdk.compute.wait_for_server(server, status='ACTIVE', interval=0.5, wait=60)
+    runner.run('reverted', ref, 'then')
+    after = sdk.compute.get_server(server.id)
+    assert after.status == status and after.image.id == created['snapshot']['id']
+    if taken == 'off':
+        # power_state: on overrides the recorded state (a PAUSED server cannot be rebuilt, see below)
+        runner.run('reverted', ref, 'then', power_state='on')
+        assert sdk.compute.get_server(server.id).status == 'ACTIVE'
+
+
+def test_revert_of_a_paused_server_is_refused_before_anything_changes(servers, sdk, runner):
+    server = servers.boot()
+    ref = GuestRef(id=server.id)
+    runner.run('present', ref, 'base')
+    sdk.compute.pause_server(server)
+    sdk.compute.wait_for_server(server, status='PAUSED', interval=0.5, wait=60)
+    with pytest.raises(UnsupportedError, match='is PAUSED: Nova rebuilds only ACTIVE or SHUTOFF'):
+        runner.run('reverted', ref, 'base')
+    after = sdk.compute.get_server(server.id)
+    assert after.status == 'PAUSED' and after.image.id == image_id(sdk, IMAGE)
+
+
+def test_boot_from_volume_snapshot_and_delete_but_revert_refused_up_front(servers, sdk, runner, stack):
+    server = servers.boot(boot_from_volume=True)
+    root = stack.root_volume_id(server)
+    ref = GuestRef(id=server.id)
+    created = runner.run('present', ref, 'bfv', expires_in='1d')
+    snap = created['snapshot']
+    assert snap['provider_details']['boot_from_volume'] is True
+    volume_snaps = snap['provider_details']['volume_snapshots']
+    assert len(volume_snaps) == 1
+    assert sdk.block_storage.get_snapshot(volume_snaps[0]).volume_id == root
+    assert snap['owner'] == 'savepoint.virt' and snap['current'] is True
+    # Refused in check mode and for real, before any write: server, root volume and snapshot untouched.
+    for check_mode in (True, False):
+        with pytest.raises(UnsupportedError, match='boots from volume'):
+            runner.run('reverted', ref, 'bfv', check_mode=check_mode)
+    after = sdk.compute.get_server(server.id)
+    assert after.status == 'ACTIVE' and after.task_state is None and stack.root_volume_id(after) == root
+    assert sdk.block_storage.get_volume(root).status == 'in-use'
+    assert sorted(runner.snapshots(ref)) == ['bfv']
+    # Delete: the volume snapshot goes first, then the image.
+    deleted = runner.run('absent', ref, 'bfv')
+    assert deleted['changed'] is True
+    assert sdk.image.find_image(snap['id']) is None
+    assert sdk.block_storage.find_snapshot(volume_snaps[0]) is None
+    assert runner.snapshots(ref) == {}
+
+
+def test_guest_lookup_by_name_id_and_ambiguous_names(servers, runner):
+    name = unique('ostest-dup')
+    first = servers.boot(name=name)
+    second = servers.boot(name=name)
+    with pytest.raises(AmbiguousGuestError) as err:
+        runner.run('present', GuestRef(name=name), 'x')
+    assert first.id in err.value.msg and second.id in err.value.msg
+    with runner.backend() as backend:
+        assert backend.find_guest(GuestRef(id=first.id)).name == name
+        assert backend.find_guest(GuestRef(name=second.id)).id == second.id  # a name may be an id
+        with pytest.raises(GuestNotFoundError, match="server 'no-such-server' not found"):
+            backend.find_guest(GuestRef(name='no-such-server'))
+        with pytest.raises(InvalidRequestError):
+            backend.find_guest(GuestRef(uuid=first.id))
+    assert runner.snapshots(GuestRef(id=first.id)) == {}
+
+
+def test_memory_and_quiesce_required_are_refused(servers, runner):
+    server = servers.boot()
+    ref = GuestRef(id=server.id)
+    with runner.backend() as backend:
+        from ansible_collections.savepoint.virt.plugins.module_utils._engine import SnapshotEngine
+        from ansible_collections.savepoint.virt.plugins.module_utils._model import SnapshotSpec
+        engine = SnapshotEngine(backend)
+        with pytest.raises(UnsupportedError, match='disk only'):
+            engine.run(Request(state='present', guests=[ref], snapshot_name='m',
+                               spec=SnapshotSpec(name='m', memory=True)))
+        with pytest.raises(UnsupportedError, match='quiesce'):
+            engine.run(Request(state='present', guests=[ref], snapshot_name='q',
+                               spec=SnapshotSpec(name='q', quiesce='required')))
+    assert runner.snapshots(ref) == {}

@@ -1,0 +1,99 @@
+"""Clear errors: wrong credentials, unreachable endpoint, unknown cloud, and a Nova service
+that stops in the middle of a wait (nova-compute), which must fail within the timeout."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ansible_collections.savepoint.virt.plugins.module_utils._backends.openstack import OpenStackBackend
+from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
+    AuthenticationError, ConnectionFailedError, UnsupportedError, WaitTimeoutError,
+)
+from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef
+
+from conftest import Runner
+
+pytestmark = pytest.mark.openstack
+
+SECRET = 'Wr0ng-pw-never-printed'
+
+
+def _all_text(exc):
+    return ' '.join(str(x) for x in (exc.msg, exc.provider_message, exc.details, exc.to_result()))
+
+
+def test_wrong_password_is_an_authentication_error_without_the_secret(stack):
+    backend = OpenStackBackend({'cloud': 'stack-demo', 'auth': {'password': SECRET}})
+    with pytest.raises(AuthenticationError) as err:
+        backend.connect()
+    assert "cloud 'stack-demo'" in err.value.msg and '401' in err.value.msg
+    assert err.value.kind == 'authentication_failed'
+    assert SECRET not in _all_text(err.value)
+
+
+def test_explicit_auth_with_a_wrong_user_fails_the_same_way(stack):
+    auth = {'auth_url': 'http://127.0.0.1:5000/v3', 'username': 'nobody', 'password': SECRET,
+            'project_name': 'demo', 'user_domain_name': 'Default', 'project_domain_name': 'Default'}
+    with pytest.raises(AuthenticationError) as err:
+        OpenStackBackend({'auth': auth, 'auth_type': 'password'}).connect()
+    assert SECRET not in _all_text(err.value)
+
+
+def test_unreachable_endpoint_is_a_connection_error(stack):
+    auth = {'auth_url': 'http://127.0.0.1:9/v3', 'username': 'demo', 'password': SECRET,
+            'project_name': 'demo', 'user_domain_name': 'Default', 'project_domain_name': 'Default'}
+    started = time.monotonic()
+    with pytest.raises(ConnectionFailedError) as err:
+        OpenStackBackend({'auth': auth, 'auth_type': 'password', 'api_timeout': 5}).connect()
+    assert time.monotonic() - started < 30
+    assert type(err.value) is ConnectionFailedError and err.value.kind == 'connection_failed'
+    assert 'cannot reach the OpenStack endpoint' in err.value.msg and '127.0.0.1:9' in err.value.msg
+    assert SECRET not in _all_text(err.value)
+
+
+def test_unknown_cloud_is_a_clear_error(stack):
+    with pytest.raises(ConnectionFailedError, match='no-such-cloud'):
+        OpenStackBackend({'cloud': 'no-such-cloud'}).connect()
+
+
+def test_nova_compute_stopped_mid_wait_fails_within_the_timeout(stack, servers, sdk, runner):
+    """With nova-compute gone (the API still believes it is up) a revert and a create are accepted
+    by nova-api and then never finish: both must fail clearly at the deadline, nothing reported as
+    done, and the unfinished snapshot image must not be left behind."""
+    reverted_server, created_server = servers.boot(), servers.boot()
+    a, b = GuestRef(id=reverted_server.id), GuestRef(id=created_server.id)
+    runner.run('present', a, 'base')
+    short = Runner(timeout=6)
+    stack.stop_service('nova-compute')
+    try:
+        started = time.monotonic()
+        with pytest.raises(WaitTimeoutError) as err:
+            short.run('reverted', a, 'base')
+        took = time.monotonic() - started
+        assert took < 6 + 15, took
+        assert 'did not finish within 6s' in err.value.msg and 'guest %s ' % reverted_server.name in err.value.msg
+        assert err.value.details['results'][0]['action'] == 'failed'
+
+        started = time.monotonic()
+        with pytest.raises(WaitTimeoutError) as err:
+            short.run('present', b, 'never-finished')
+        assert time.monotonic() - started < 6 + 15
+        assert 'was deleted, so no half-made restore point remains' in err.value.provider_message
+        assert short.snapshots(b) == {}
+        assert not [i for i in sdk.image.images(owner=sdk.current_project_id)
+                    if i.name == 'never-finished' and i.status != 'deleted']
+    finally:
+        stack.start_service('nova-compute')
+
+
+def test_reverting_a_set_with_one_paused_server_touches_no_server(servers, sdk, runner):
+    good, bad = servers.boot(), servers.boot()
+    runner.run('present', [GuestRef(id=good.id), GuestRef(id=bad.id)], 'set')
+    sdk.compute.pause_server(bad)
+    sdk.compute.wait_for_server(bad, status='PAUSED', interval=0.5, wait=60)
+    with pytest.raises(UnsupportedError, match="'%s' is PAUSED" % bad.name):
+        runner.run('reverted', [GuestRef(id=good.id), GuestRef(id=bad.id)], 'set')
+    after = sdk.compute.get_server(good.id)
+    assert after.image.id == good.image.id and after.status == 'ACTIVE' and after.task_state is None
