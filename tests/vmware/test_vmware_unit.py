@@ -20,7 +20,7 @@ from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
     AuthenticationError, ConnectionFailedError, ProviderError, QuiesceUnavailableError, SnapshotNotFoundError,
     UnsupportedError, WaitTimeoutError,
 )
-from ansible_collections.savepoint.virt.plugins.module_utils._model import Guest, SnapshotSpec
+from ansible_collections.savepoint.virt.plugins.module_utils._model import Guest, SnapshotRecord, SnapshotSpec
 from ansible_collections.savepoint.virt.plugins.module_utils._waiting import Operation, WaitPolicy
 
 from pyVmomi import vim, vmodl
@@ -201,3 +201,66 @@ def test_a_start_cut_off_mid_request_is_an_unknown_outcome_a_refused_one_is_not(
     assert 'may have been started' not in err.value.msg
     with pytest.raises(ConnectionFailedError, match='may have been started on the server'):
         be._start('create', guest, 's', reset, "creating snapshot 's'")
+
+
+# -- power state after a revert (vcsim has no memory snapshots and never changes power on revert) ---------
+
+@pytest.mark.parametrize('memory,recorded,asked,expected', [
+    (True, 'running', 'restore', 'running'),
+    (True, 'suspended', 'restore', 'suspended'),
+    (False, 'running', 'restore', 'off'),
+    (True, 'running', 'off', 'off'),
+    (False, 'off', 'on', 'running'),
+])
+def test_power_after_revert(memory, recorded, asked, expected):
+    snapshot = SnapshotRecord(name='s', id='snapshot-1', memory=memory, power_state=recorded)
+    assert vmw.power_after_revert(snapshot, asked) == expected
+
+
+class FakeVm:
+    def __init__(self, state):
+        self.state = state
+        self.calls = []
+
+    def _task(self, name, state):
+        def call():
+            self.calls.append(name)
+            self.state = state
+            return NS(_moId='task-%d' % len(self.calls))
+        return call
+
+    def __getattr__(self, name):
+        return self._task(name, {'PowerOnVM_Task': 'running', 'PowerOffVM_Task': 'off',
+                                 'SuspendVM_Task': 'suspended'}[name])
+
+
+@pytest.mark.parametrize('start,want,calls', [
+    ('running', 'running', []),
+    ('running', 'off', ['PowerOffVM_Task']),
+    ('off', 'running', ['PowerOnVM_Task']),
+    ('suspended', 'running', ['PowerOnVM_Task']),
+    ('running', 'suspended', ['SuspendVM_Task']),
+    ('off', 'suspended', ['PowerOnVM_Task', 'SuspendVM_Task']),
+])
+def test_power_state_is_enforced_step_by_step_and_checked(start, want, calls):
+    be = backend()
+    vm = FakeVm(start)
+    be._power_state = lambda guest: vm.state
+    guest = Guest(id='vm-1', name='web', power_state=start, handle=vm)
+    step = be._enforce_power(guest, want, 's')
+    while step is not None:
+        step.finish()
+        step = step.follow_up()
+    assert vm.calls == calls and vm.state == want and guest.power_state == want
+
+
+def test_a_power_state_that_will_not_change_is_an_error():
+    be = backend()
+    vm = FakeVm('running')
+    be._power_state = lambda guest: 'running'    # the server ignores the power-off
+    guest = Guest(id='vm-1', name='web', power_state='running', handle=vm)
+    step = be._enforce_power(guest, 'off', 's')
+    with pytest.raises(ProviderError, match="is running after reverting to 's', not off"):
+        while step is not None:
+            step.finish()
+            step = step.follow_up()

@@ -491,10 +491,7 @@ class VmwareBackend(SnapshotBackend):
         op = self._start('revert', guest, snapshot.name,
                          lambda: snap.RevertToSnapshot_Task(suppressPowerOn=power_state == 'off'),
                          "reverting guest '%s' to snapshot '%s'" % (guest.name, snapshot.name))
-        want = {'on': 'running', 'off': 'off'}.get(power_state)
-        if want is None:
-            # As vCenter does: the recorded state for a memory snapshot, off for a disk-only one.
-            want = snapshot.power_state if snapshot.memory else 'off'
+        want = power_after_revert(snapshot, power_state)
         op.follow_up = lambda: self._enforce_power(guest, want, snapshot.name)
         return op
 
@@ -623,6 +620,19 @@ class VmwareBackend(SnapshotBackend):
             doing = ("waiting for task %s (%s of snapshot '%s' on guest '%s'); %s on the server: check the guest "
                      "before retrying" % (op.id, op.action, op.snapshot_name, op.guest.name, outcome))
             op.finish(error=translate(exc, doing, ProviderError))
+
+
+def power_after_revert(snapshot: SnapshotRecord, power_state: str) -> str:
+    """The guest's power state after a revert: forced, or as vCenter restores it.
+
+    ``restore``: the state recorded in a memory snapshot (running or suspended), off for a disk-only one.
+    """
+    forced = {'on': 'running', 'off': 'off'}.get(power_state)
+    if forced is not None:
+        return forced
+    if snapshot.memory and snapshot.power_state in ('running', 'suspended'):
+        return snapshot.power_state
+    return 'off'
 
 
 def snapshot_records(info: Any, layout: Any) -> List[SnapshotRecord]:
