@@ -20,7 +20,7 @@ from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
     AuthenticationError, ConnectionFailedError, ProviderError, QuiesceUnavailableError, SnapshotNotFoundError,
     UnsupportedError, WaitTimeoutError,
 )
-from ansible_collections.savepoint.virt.plugins.module_utils._model import Guest, SnapshotRecord, SnapshotSpec
+from ansible_collections.savepoint.virt.plugins.module_utils._model import Guest, GuestRef, SnapshotRecord, SnapshotSpec
 from ansible_collections.savepoint.virt.plugins.module_utils._waiting import Operation, WaitPolicy
 
 from pyVmomi import vim, vmodl
@@ -264,3 +264,32 @@ def test_a_power_state_that_will_not_change_is_an_error():
         while step is not None:
             step.finish()
             step = step.follow_up()
+
+
+# -- uuid lookups --------------------------------------------------------------------------------------------
+
+class FakeIndex:
+    def __init__(self, bios=(), instance=(), find_all=True):
+        self.found = {False: list(bios), True: list(instance)}
+        self.find_all = find_all
+        self.calls = []
+
+    def FindAllByUuid(self, datacenter, uuid, vmSearch, instanceUuid):
+        self.calls.append('FindAllByUuid')
+        if not self.find_all:
+            raise vmodl.fault.MethodNotFound(msg='not implemented')
+        return self.found[instanceUuid]
+
+    def FindByUuid(self, datacenter, uuid, vmSearch, instanceUuid):
+        self.calls.append('FindByUuid')
+        return (self.found[instanceUuid] or [None])[0]
+
+
+def test_uuid_shared_by_clones_is_found_twice_not_once():
+    be = backend()
+    index = FakeIndex(bios=['vm-1', 'vm-2'])
+    assert be._by_uuid(index, GuestRef(uuid='u'), False) == ['vm-1', 'vm-2']
+    index = FakeIndex(bios=['vm-1', 'vm-2'], find_all=False)
+    assert be._by_uuid(index, GuestRef(uuid='u'), False) == ['vm-1']
+    assert be._by_uuid(index, GuestRef(uuid='u'), True) == []
+    assert index.calls == ['FindAllByUuid', 'FindByUuid', 'FindByUuid']   # the missing method is tried once

@@ -153,6 +153,7 @@ class VmwareBackend(SnapshotBackend):
         self.content: Any = None
         self._dc: Any = None
         self._props: Dict[str, Dict[str, Any]] = {}
+        self._no_find_all = False
 
     # -- session -------------------------------------------------------------
     @property
@@ -293,11 +294,9 @@ class VmwareBackend(SnapshotBackend):
             return [vim.VirtualMachine(ref.id, self._stub())]
         if ref.uuid:
             for instance in (False, True):
-                def find(instance: bool = instance) -> Any:
-                    return index.FindByUuid(datacenter=self._dc, uuid=ref.uuid, vmSearch=True, instanceUuid=instance)
-                vm = self._call(find, 'looking up guest %s' % ref.describe(), GuestNotFoundError)
-                if vm is not None:
-                    return [vm]
+                found = self._by_uuid(index, ref, instance)
+                if found:
+                    return found
             return []
         for path in self._folder_path(ref.folder or '', ref.name or ''):
             found = self._call(lambda path=path: index.FindByInventoryPath(path),
@@ -305,6 +304,23 @@ class VmwareBackend(SnapshotBackend):
             if isinstance(found, vim.VirtualMachine):
                 return [found]
         return []
+
+    def _by_uuid(self, index: Any, ref: GuestRef, instance: bool) -> List[Any]:
+        """Every VM with this BIOS (or instance) UUID: clones share a BIOS UUID, and picking the
+        first of them would act on the wrong guest. Servers without FindAllByUuid (vcsim) get
+        FindByUuid, which cannot tell; docs/vmware.md says so."""
+        doing = 'looking up guest %s' % ref.describe()
+        if not self._no_find_all:
+            try:
+                return list(index.FindAllByUuid(datacenter=self._dc, uuid=ref.uuid, vmSearch=True,
+                                                instanceUuid=instance) or [])
+            except vmodl.fault.MethodNotFound:
+                self._no_find_all = True
+            except Exception as exc:  # every fault and network error becomes an engine error
+                raise translate(exc, doing, GuestNotFoundError)
+        found = self._call(lambda: index.FindByUuid(datacenter=self._dc, uuid=ref.uuid, vmSearch=True,
+                                                    instanceUuid=instance), doing, GuestNotFoundError)
+        return [found] if found is not None else []
 
     def _guest(self, moid: str, props: Dict[str, Any]) -> Guest:
         self._props[moid] = props
