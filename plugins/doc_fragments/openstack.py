@@ -38,10 +38,9 @@ options:
   validate_certs:
     description:
       - Verify the TLS certificates of the endpoints. Overrides C(verify) of the cloud in C(clouds.yaml).
+      - If not set, V(true).
       - A certificate that cannot be verified fails the task with C(error=certificate_verify_failed).
     type: bool
-    default: true
-    aliases: [verify]
   ca_cert:
     description:
       - Path of a CA bundle to verify the endpoints with.
@@ -50,7 +49,7 @@ options:
   api_timeout:
     description:
       - Seconds one API request may take (the socket timeout). Waiting for snapshots and rebuilds is
-        bounded by O(timeout) instead.
+        bounded by the task's C(timeout) instead.
     type: int
   server_id:
     description:

@@ -21,9 +21,9 @@ description:
   - Revert rebuilds the server from the snapshot image; the server keeps its id and ports. Then
     O(power_state) is enforced by the module (V(restore) = the state recorded when the snapshot was
     taken) and checked.
-  - The current snapshot is kept in the server's metadata (C(savepoint_current), C(savepoint_current_base)):
-    the snapshot last created or reverted to by this collection, as long as the server was not rebuilt
-    since; otherwise the snapshot image the server runs, if any.
+  - The current snapshot is kept in the server's metadata (C(savepoint_current), C(savepoint_current_base)).
+    It is the snapshot last created or reverted to by this collection, as long as the server was not
+    rebuilt since; otherwise the snapshot image the server runs, if any.
   - Deleting a snapshot removes its image and, for boot-from-volume servers, the Cinder volume snapshots
     its C(block_device_mapping) refers to (those first, so a failure can be retried).
   - Waiting for images to become active and for rebuilds is bounded by O(timeout); an unfinished

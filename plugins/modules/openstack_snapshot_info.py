@@ -15,7 +15,6 @@ description:
     without owner, expiry or parent.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
   - savepoint.virt.guest
   - savepoint.virt.openstack
 attributes:

@@ -66,6 +66,21 @@ def test_hand_made_snapshot_of_a_reverted_server_is_never_owned(servers, sdk, ru
     assert sorted(runner.snapshots(ref)) == ['by-hand']
 
 
+@pytest.mark.parametrize('boot_from_volume', [False, True])
+def test_a_create_that_is_not_waited_for_is_owned_from_the_start(servers, sdk, runner, boot_from_volume):
+    server = servers.boot(boot_from_volume=boot_from_volume)
+    ref = GuestRef(id=server.id)
+    started = runner.run('present', ref, 'nowait', expires_in='1d', wait=False)
+    assert started['results'][0]['action'] == 'started'
+    snap = runner.snapshots(ref)['nowait']
+    assert snap.owner == 'savepoint.virt' and snap.expires_at
+    sdk.image.wait_for_status(sdk.image.get_image(snap.id), status='active', failures=['killed'], interval=0.5,
+                              wait=60)
+    snap = runner.snapshots(ref)['nowait']
+    assert snap.owner == 'savepoint.virt' and snap.provider_details['status'] == 'active'
+    assert runner.run('present', ref, 'nowait')['changed'] is False
+
+
 @pytest.mark.parametrize('taken', ['off', 'paused'])
 def test_power_state_restore_returns_to_the_recorded_state(servers, sdk, runner, taken):
     server = servers.boot()

@@ -67,8 +67,9 @@ P_OWNER = PREFIX + 'owner'
 P_CREATED_BY = PREFIX + 'created_by'
 P_EXPIRES = PREFIX + 'expires_at'
 P_SELF = PREFIX + 'image_id'
+P_BASE = PREFIX + 'base_image'
 #: every key createImage is given, so that nothing is inherited from the server's base image
-CREATE_KEYS = (P_SERVER, P_NAME, P_PARENT, P_POWER, P_DESCRIPTION, P_OWNER, P_CREATED_BY, P_EXPIRES, P_SELF)
+CREATE_KEYS = (P_SERVER, P_NAME, P_PARENT, P_POWER, P_DESCRIPTION, P_OWNER, P_CREATED_BY, P_EXPIRES, P_SELF, P_BASE)
 M_CURRENT = PREFIX + 'current'
 M_CURRENT_BASE = PREFIX + 'current_base'
 
@@ -175,8 +176,18 @@ def _bdm_snapshot_ids(image: Dict[str, Any]) -> List[str]:
 
 
 def _owned(image: Dict[str, Any]) -> bool:
-    """Written by this collection (not a property set inherited from a base image)."""
-    return image.get(P_SELF) == image.get('id')
+    """Written by this collection (not a property set inherited from a base image).
+
+    Finished: ``savepoint_image_id`` is the image's own id. Not finished yet (still uploading, or
+    taken with ``wait: false``): an image-backed snapshot whose ``savepoint_base_image`` is the
+    ``base_image_ref`` Nova gave it -- an inherited copy has the id of the snapshot it inherited
+    from as ``base_image_ref``, which cannot be that snapshot's own base.
+    """
+    marked = image.get(P_SELF)
+    if marked:
+        return marked == image.get('id')
+    base = image.get(P_BASE)
+    return bool(base) and base == image.get('base_image_ref') and image.get(P_SERVER) == image.get('instance_uuid')
 
 
 class OpenStackBackend(SnapshotBackend):
@@ -192,8 +203,9 @@ class OpenStackBackend(SnapshotBackend):
         'region_name': {'type': 'str', 'description': 'Region of the cloud.'},
         'interface': {'type': 'str', 'default': 'public', 'choices': ['public', 'internal', 'admin'],
                       'aliases': ['endpoint_type'], 'description': 'Endpoint type to use from the catalog.'},
-        'validate_certs': {'type': 'bool', 'default': True, 'aliases': ['verify'],
-                           'description': 'Verify TLS certificates of the endpoints.'},
+        # No default and no alias here: the neutral modules share this option with the VMware
+        # provider; unset means true (resolved in __init__).
+        'validate_certs': {'type': 'bool', 'description': 'Verify TLS certificates of the endpoints (default true).'},
         'ca_cert': {'type': 'str', 'aliases': ['cacert'], 'description': 'CA bundle to verify the endpoints with.'},
         'api_timeout': {'type': 'int', 'description': 'Seconds one API request may take.'},
     }
@@ -371,7 +383,7 @@ class OpenStackBackend(SnapshotBackend):
         for image in self._images(instance_uuid=server.id):
             by_id[image['id']] = image
         for image in self._images(**{P_SERVER: server.id}):
-            if _owned(image):
+            if _owned(image) and image.get(P_SELF):
                 by_id[image['id']] = image
         return [i for i in by_id.values() if i.get('status') not in _GONE]
 
@@ -440,7 +452,7 @@ class OpenStackBackend(SnapshotBackend):
             P_SERVER: server.id, P_NAME: spec.name, P_PARENT: current.id if current else '',
             P_POWER: _POWER.get(server.status, 'unknown'), P_DESCRIPTION: spec.description or '',
             P_OWNER: marker_data.get('owner') or '', P_CREATED_BY: marker_data.get('created_by') or '',
-            P_EXPIRES: marker_data.get('expires_at') or '',
+            P_EXPIRES: marker_data.get('expires_at') or '', P_BASE: _server_image_id(server),
         })
         image = self._call(lambda: self.conn.compute.create_server_image(server, spec.name, metadata=properties,
                                                                          wait=False),
@@ -449,6 +461,10 @@ class OpenStackBackend(SnapshotBackend):
                        handle={'step': 'create', 'image_id': image.id, 'server_id': server.id})
         # Nova does not report how long the guest was blocked (live snapshots on libvirt are not paused).
         op.blocked_seconds = None
+        if not _server_image_id(server):
+            # Boot from volume: createImage returns once the image is active. Finish now, so that the
+            # snapshot is marked as this collection's even when the task does not wait.
+            self._poll_create(op)
         return op
 
     def start_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Operation:
