@@ -3,13 +3,14 @@ that stops in the middle of a wait (nova-compute), which must fail within the ti
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
 
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.openstack import OpenStackBackend
 from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
-    AuthenticationError, ConnectionFailedError, UnsupportedError, WaitTimeoutError,
+    AuthenticationError, ConnectionFailedError, PartialFailureError, UnsupportedError, WaitTimeoutError,
 )
 from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef
 
@@ -50,6 +51,21 @@ def test_unreachable_endpoint_is_a_connection_error(stack):
     assert time.monotonic() - started < 30
     assert not isinstance(err.value, AuthenticationError) and err.value.kind == 'connection_failed'
     assert 'cannot reach the OpenStack endpoint' in err.value.msg and '127.0.0.1:9' in err.value.msg
+    assert SECRET not in _all_text(err.value)
+
+
+def test_endpoint_that_never_answers_fails_within_api_timeout(stack):
+    """A listener that accepts and never answers (a hung Keystone): bounded by api_timeout."""
+    with socket.socket() as hung:
+        hung.bind(('127.0.0.1', 0))
+        hung.listen(8)
+        auth = {'auth_url': 'http://127.0.0.1:%d/v3' % hung.getsockname()[1], 'username': 'demo',
+                'password': SECRET, 'project_name': 'demo', 'user_domain_name': 'Default',
+                'project_domain_name': 'Default'}
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailedError, match='timed out') as err:
+            OpenStackBackend({'auth': auth, 'auth_type': 'password', 'api_timeout': 2}).connect()
+        assert time.monotonic() - started < 15
     assert SECRET not in _all_text(err.value)
 
 
@@ -97,3 +113,21 @@ def test_reverting_a_set_with_one_paused_server_touches_no_server(servers, sdk, 
         runner.run('reverted', [GuestRef(id=good.id), GuestRef(id=bad.id)], 'set')
     after = sdk.compute.get_server(good.id)
     assert after.image.id == good.image.id and after.status == 'ACTIVE' and after.task_state is None
+
+
+def test_a_snapshot_set_that_fails_on_one_server_is_rolled_back(stack, servers, sdk, runner):
+    """Nova refuses createImage of a server in ERROR (set up as admin): the set is rolled back,
+    so the healthy server keeps no half of it."""
+    good, broken = servers.boot(), servers.boot()
+    admin = stack.connect('stack-admin')
+    try:
+        admin.compute.reset_server_state(broken.id, 'error')
+    finally:
+        admin.close()
+    with pytest.raises(PartialFailureError) as err:
+        runner.run('present', [GuestRef(id=good.id), GuestRef(id=broken.id)], 'set')
+    assert 'rolled back' in err.value.msg and broken.name in err.value.msg
+    results = {r['guest']['id']: r for r in err.value.details['results']}
+    assert results[broken.id]['action'] == 'failed' and results[good.id].get('rolled_back') is True
+    assert runner.snapshots(GuestRef(id=good.id)) == {}
+    assert runner.snapshots(GuestRef(id=broken.id)) == {}
