@@ -156,6 +156,12 @@ def test_guest_lookup_by_name_id_and_ambiguous_names(servers, runner):
         with pytest.raises(InvalidRequestError):
             backend.find_guest(GuestRef(uuid=first.id))
     assert runner.snapshots(GuestRef(id=first.id)) == {}
+    # Nova filters names by regular expression: the lookup must match names literally.
+    odd = servers.boot(name='ostest (a.b)+[x] * %s' % name)
+    with runner.backend() as backend:
+        assert backend.find_guest(GuestRef(name=odd.name)).id == odd.id
+        with pytest.raises(GuestNotFoundError):
+            backend.find_guest(GuestRef(name='ostest (a.b)+[x] *'))
 
 
 def test_memory_and_quiesce_required_are_refused(servers, runner):

@@ -69,9 +69,11 @@ def test_endpoint_that_never_answers_fails_within_api_timeout(stack):
     assert SECRET not in _all_text(err.value)
 
 
-def test_unknown_cloud_is_a_clear_error(stack):
+def test_unknown_cloud_or_region_is_a_clear_error(stack):
     with pytest.raises(ConnectionFailedError, match='no-such-cloud'):
         OpenStackBackend({'cloud': 'no-such-cloud'}).connect()
+    with pytest.raises(ConnectionFailedError, match='Region Nowhere is not a valid region'):
+        OpenStackBackend({'cloud': 'stack-demo', 'region_name': 'Nowhere'}).connect()
 
 
 def test_nova_compute_stopped_mid_wait_fails_within_the_timeout(stack, servers, sdk, runner):
