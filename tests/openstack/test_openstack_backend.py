@@ -81,17 +81,24 @@ def test_a_create_that_is_not_waited_for_is_owned_from_the_start(servers, sdk, r
     assert runner.run('present', ref, 'nowait')['changed'] is False
 
 
-@pytest.mark.parametrize('taken', ['off', 'paused'])
+#: state -> (action that brings an ACTIVE server there, its status, action that brings it back to ACTIVE)
+_STATES = {
+    'off': ('stop_server', 'SHUTOFF', 'start_server'),
+    'paused': ('pause_server', 'PAUSED', 'unpause_server'),
+    'suspended': ('suspend_server', 'SUSPENDED', 'resume_server'),
+}
+
+
+@pytest.mark.parametrize('taken', ['off', 'paused', 'suspended'])
 def test_power_state_restore_returns_to_the_recorded_state(servers, sdk, runner, taken):
     server = servers.boot()
     ref = GuestRef(id=server.id)
-    action, status = {'off': (sdk.compute.stop_server, 'SHUTOFF'), 'paused': (sdk.compute.pause_server, 'PAUSED')}[taken]
-    action(server)
+    go, status, back = _STATES[taken]
+    getattr(sdk.compute, go)(server)
     sdk.compute.wait_for_server(server, status=status, interval=0.5, wait=60)
     created = runner.run('present', ref, 'then')
     assert created['snapshot']['power_state'] == taken
-    undo = sdk.compute.start_server if taken == 'off' else sdk.compute.unpause_server
-    undo(server)
+    getattr(sdk.compute, back)(server)
     sdk.compute.wait_for_server(server, status='ACTIVE', interval=0.5, wait=60)
     runner.run('reverted', ref, 'then')
     after = sdk.compute.get_server(server.id)
@@ -100,6 +107,17 @@ def test_power_state_restore_returns_to_the_recorded_state(servers, sdk, runner,
         # power_state: on overrides the recorded state (a PAUSED server cannot be rebuilt, see below)
         runner.run('reverted', ref, 'then', power_state='on')
         assert sdk.compute.get_server(server.id).status == 'ACTIVE'
+
+
+def test_power_state_restore_starts_a_server_that_was_running(servers, sdk, runner):
+    server = servers.boot()
+    ref = GuestRef(id=server.id)
+    runner.run('present', ref, 'running')
+    sdk.compute.stop_server(server)
+    sdk.compute.wait_for_server(server, status='SHUTOFF', interval=0.5, wait=60)
+    result = runner.run('reverted', ref, 'running')
+    assert result['results'][0]['operations'][0]['done'] is True
+    assert sdk.compute.get_server(server.id).status == 'ACTIVE'
 
 
 def test_revert_of_a_paused_server_is_refused_before_anything_changes(servers, sdk, runner):
