@@ -165,7 +165,8 @@ def test_not_found_and_ambiguous_names(inventory, backend):
     assert one._moId in err.value.msg and two._moId in err.value.msg
     assert backend.find_guest(GuestRef(name='twin', folder='DC0/vm/b')).id == two._moId
     for ref in (GuestRef(name='nope'), GuestRef(name='twin', folder='DC0/vm/c'),
-                GuestRef(uuid='00000000-0000-0000-0000-000000000000'), GuestRef(id='vm-999999')):
+                GuestRef(uuid='00000000-0000-0000-0000-000000000000'), GuestRef(id='vm-999999'),
+                GuestRef(id=inventory.host._moId), GuestRef(id=inventory.dc.vmFolder._moId)):
         with pytest.raises(GuestNotFoundError):
             backend.find_guest(ref)
     with pytest.raises(GuestNotFoundError, match='id vm-999999'):

@@ -346,7 +346,9 @@ class VmwareBackend(SnapshotBackend):
         props = self._guest_props(objects.values(), refs)
         guests = []
         for ref, vms in zip(refs, located):
-            candidates = [self._guest(vm._moId, props[vm._moId]) for vm in vms if vm._moId in props]
+            # A moid of something else (a host, a folder) has no VM properties: not found, never guessed.
+            candidates = [self._guest(vm._moId, props[vm._moId]) for vm in vms
+                          if 'name' in props.get(vm._moId, {})]
             if not candidates:
                 raise GuestNotFoundError('vmware guest %s not found on %s%s' % (
                     ref.describe(), self.endpoint, " in datacenter '%s'" % self.datacenter if self.datacenter else ''),
