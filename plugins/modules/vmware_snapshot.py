@@ -41,8 +41,9 @@ notes:
   - VMware snapshots are always O(kind=internal); O(kind=external) is refused.
   - When O(memory) is not set, snapshots are taken without memory (vSphere's default); reverting to
     such a snapshot with O(power_state=restore) leaves the VM powered off, as vCenter does.
-  - With O(wait=false) the task ids are returned in C(results[].operations) and O(power_state) is not
-    enforced (that needs the revert to finish).
+  - With O(wait=false) the task ids are returned in C(results[].operations); the steps that need the
+    task to finish are then skipped, so O(power_state) is not enforced after a revert and a new snapshot
+    is not checked for the memory or quiescing that was asked for. Use it only when that is acceptable.
   - See docs/vmware.md in the collection for what was only checked against the vcsim simulator.
 author:
   - savepoint.virt developers (@savepoint-virt)
