@@ -51,6 +51,23 @@ options:
       - Seconds one API request may take (the socket timeout). Waiting for snapshots and rebuilds is
         bounded by the task's C(timeout) instead.
     type: int
+  boot_from_volume_revert:
+    description:
+      - How a revert of a boot-from-volume server is done.
+      - V(refuse) fails such a revert before anything is changed (snapshots of these servers can still be
+        taken, listed and deleted).
+      - V(reimage) rebuilds the server (compute API microversion 2.93 or newer) onto a 1-byte carrier image
+        whose C(block_device_mapping) names the snapshot's Cinder snapshot of the root volume; Cinder then
+        copies that snapshot onto the root volume (same server, same root volume). The carrier image
+        (C(savepoint-restore-<snapshot id>)) is deleted afterwards. Nova waits only
+        C(reimage_timeout_per_gb) seconds (20 by default, a setting of the compute hosts) for the copy and
+        puts the server in ERROR if it takes longer; the task then fails. Use it where root volumes are
+        small or the copy is fast, or where that Nova setting was raised.
+      - Snapshots that also hold Cinder snapshots of other attached volumes are refused with V(reimage) too,
+        as only the root volume would be reverted.
+    type: str
+    choices: [refuse, reimage]
+    default: refuse
   server_id:
     description:
       - Id of the OpenStack server. O(name) may also be a server id.

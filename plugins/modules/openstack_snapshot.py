@@ -41,9 +41,10 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - Boot-from-volume servers can be snapshotted, listed and their snapshots deleted, but a revert is
-    refused before anything is changed. Nova 34 fails every rebuild of a volume-backed server to its
-    own snapshot image, and Cinder cannot revert an attached volume. See docs/openstack.md.
+  - Boot-from-volume servers can be snapshotted, listed and their snapshots deleted. A revert is refused
+    before anything is changed unless O(boot_from_volume_revert=reimage). Nova 34 fails every rebuild of
+    a volume-backed server onto its own snapshot image, and Cinder cannot revert an attached volume. See
+    docs/openstack.md.
   - Snapshots are disk-only (O(memory=true) is refused) and not quiesced by this collection
     (O(quiesce=required) is refused, V(preferred) falls back with a warning).
   - Only ACTIVE and SHUTOFF servers can be reverted (Nova rebuilds nothing else).

@@ -12,6 +12,7 @@ from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
 from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef
 from ansible_collections.savepoint.virt.plugins.module_utils._retention import RetentionRule
 
+from conftest import Runner
 from contract.harness_openstack import unique
 from services.openstack import IMAGE, OTHER_IMAGE
 
@@ -145,7 +146,7 @@ def test_boot_from_volume_snapshot_and_delete_but_revert_refused_up_front(server
     assert snap['owner'] == 'savepoint.virt' and snap['current'] is True
     # Refused in check mode and for real, before any write: server, root volume and snapshot untouched.
     for check_mode in (True, False):
-        with pytest.raises(UnsupportedError, match='boots from volume'):
+        with pytest.raises(UnsupportedError, match='boots from volume.*boot_from_volume_revert: reimage'):
             runner.run('reverted', ref, 'bfv', check_mode=check_mode)
     after = sdk.compute.get_server(server.id)
     assert after.status == 'ACTIVE' and after.task_state is None and stack.root_volume_id(after) == root
@@ -157,6 +158,58 @@ def test_boot_from_volume_snapshot_and_delete_but_revert_refused_up_front(server
     assert sdk.image.find_image(snap['id']) is None
     assert sdk.block_storage.find_snapshot(volume_snaps[0]) is None
     assert runner.snapshots(ref) == {}
+
+
+def test_boot_from_volume_revert_reimages_the_root_volume_from_its_snapshot(servers, sdk, stack):
+    """With boot_from_volume_revert: reimage the root volume is re-imaged by Cinder from the
+    snapshot's own Cinder snapshot (same server, same root volume), through a 1-byte carrier image
+    that is deleted afterwards; power state restore is honoured."""
+    reimage = Runner(boot_from_volume_revert='reimage')
+    server = servers.boot(boot_from_volume=True)
+    root = stack.root_volume_id(server)
+    ref = GuestRef(id=server.id)
+    snap = reimage.run('present', ref, 'bfv')['snapshot']
+    volume_snapshot = snap['provider_details']['volume_snapshots'][0]
+    reimage.run('present', ref, 'later')
+    assert reimage.snapshots(ref)['later'].current
+    sdk.compute.stop_server(server)
+    sdk.compute.wait_for_server(server, status='SHUTOFF', interval=0.5, wait=60)
+
+    result = reimage.run('reverted', ref, 'bfv')
+    assert result['changed'] is True and result['action'] == 'reverted'
+    after = sdk.compute.get_server(server.id)
+    assert after.id == server.id and after.status == 'ACTIVE' and after.task_state is None  # restore: running
+    assert stack.root_volume_id(after) == root
+    volume = sdk.block_storage.get_volume(root)
+    assert volume.status == 'in-use'
+    # Cinder re-imaged the root volume from exactly this snapshot's Cinder snapshot (its image_snap path).
+    assert volume_snapshot in volume.volume_image_metadata['block_device_mapping']
+    assert not [i for i in sdk.image.images(owner=sdk.current_project_id) if i.name.startswith('savepoint-restore-')]
+    snaps = reimage.snapshots(ref)
+    assert snaps['bfv'].current and not snaps['later'].current
+    assert sdk.block_storage.get_snapshot(volume_snapshot).status == 'available'  # the restore point stays
+
+
+def test_boot_from_volume_revert_with_extra_volumes_is_refused_as_partial(servers, sdk, stack):
+    reimage = Runner(boot_from_volume_revert='reimage')
+    server = servers.boot(boot_from_volume=True)
+    data = sdk.block_storage.create_volume(name=unique('ostest-data'), size=1)
+    sdk.block_storage.wait_for_status(data, 'available', failures=['error'], interval=0.5, wait=60)
+    try:
+        sdk.compute.create_volume_attachment(server, volume_id=data.id)
+        sdk.block_storage.wait_for_status(data, 'in-use', failures=['error'], interval=0.5, wait=60)
+        ref = GuestRef(id=server.id)
+        reimage.run('present', ref, 'two-volumes')
+        with pytest.raises(UnsupportedError, match='partial and is refused'):
+            reimage.run('reverted', ref, 'two-volumes')
+        assert sdk.compute.get_server(server.id).status == 'ACTIVE'
+        reimage.run('absent', ref, 'two-volumes')
+        assert sdk.block_storage.find_snapshot(data.id) is None
+        assert list(sdk.block_storage.snapshots(volume_id=data.id)) == []
+    finally:
+        sdk.compute.delete_volume_attachment(data.id, server, ignore_missing=True)
+        sdk.block_storage.wait_for_status(data, 'available', failures=['error'], interval=0.5, wait=60)
+        sdk.block_storage.delete_volume(data)
 
 
 def test_guest_lookup_by_name_id_and_ambiguous_names(servers, runner):

@@ -83,10 +83,13 @@ def test_http_errors_keep_the_service_message_and_status():
 def test_connection_options_match_openstack_cloud():
     options = backend.OpenStackBackend.connection_options
     assert set(options) == {'cloud', 'auth', 'auth_type', 'region_name', 'interface', 'validate_certs', 'ca_cert',
-                            'api_timeout'}
+                            'api_timeout', 'boot_from_volume_revert'}
     assert options['auth']['no_log'] is True and options['cloud']['env'] == ['OS_CLOUD']
     assert options['interface']['default'] == 'public'
     assert backend.OpenStackBackend({}).validate_certs is True
     assert backend.OpenStackBackend({'validate_certs': 'no'}).validate_certs is False
+    assert options['boot_from_volume_revert']['default'] == 'refuse'
     with pytest.raises(InvalidRequestError):
         backend.OpenStackBackend({'auth': 'user:password'})
+    with pytest.raises(InvalidRequestError):
+        backend.OpenStackBackend({'boot_from_volume_revert': 'yes'})

@@ -25,13 +25,16 @@ otherwise the snapshot the server's image is, if any.
 
 Revert = rebuild of the server from the snapshot image (same server id and
 ports), then the power state is enforced. Boot-from-volume servers are
-refused up front: on nova 34 a rebuild to a volume-backed snapshot image
-fails (nova waits 0 s for the volume re-image of a 0-byte image) and there is
-no other way to put a snapshot back onto an attached root volume.
+refused up front unless ``boot_from_volume_revert: reimage``: on nova 34 a
+rebuild onto a volume-backed snapshot image fails (nova waits 0 s for the
+volume re-image of a 0-byte image), so the root volume is re-imaged through a
+1-byte carrier image naming the snapshot's Cinder snapshot (see
+``_start_reimage`` and docs/openstack.md).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -82,10 +85,13 @@ _STATUS = {v: k for k, v in _POWER.items()}
 _GONE = ('killed', 'deleted', 'pending_delete')
 _JSON_PATCH = 'application/openstack-images-v2.1-json-patch'
 _UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
-_BFV_REASON = ("server '%s' boots from volume: nova cannot put a snapshot back onto its root volume "
-               "(nova 34 fails every rebuild of a volume-backed server to its own snapshot image, and Cinder "
-               "cannot revert an attached volume); snapshots of it can be taken, listed and deleted, not reverted "
-               "to -- see docs/openstack.md")
+_BFV_REASON = ("server '%s' boots from volume: reverting it re-images its root volume from the snapshot's Cinder "
+               "snapshot, which is off by default (boot_from_volume_revert: refuse) because Nova gives that "
+               "re-image only reimage_timeout_per_gb seconds (20 by default) before it puts the server in ERROR; "
+               "set boot_from_volume_revert: reimage to allow it -- see docs/openstack.md")
+#: compute microversion that can rebuild (re-image) a volume-backed server onto another image
+REIMAGE_MICROVERSION = '2.93'
+P_CARRIER = PREFIX + 'restore_carrier_for'
 
 
 def _chain(exc: BaseException) -> List[BaseException]:
@@ -208,6 +214,9 @@ class OpenStackBackend(SnapshotBackend):
         'validate_certs': {'type': 'bool', 'description': 'Verify TLS certificates of the endpoints (default true).'},
         'ca_cert': {'type': 'str', 'aliases': ['cacert'], 'description': 'CA bundle to verify the endpoints with.'},
         'api_timeout': {'type': 'int', 'description': 'Seconds one API request may take.'},
+        'boot_from_volume_revert': {'type': 'str', 'default': 'refuse', 'choices': ['refuse', 'reimage'],
+                                    'description': 'Whether boot-from-volume servers may be reverted by a re-image '
+                                                   'of their root volume.'},
     }
 
     def __init__(self, connection: Dict[str, Any]) -> None:
@@ -222,7 +231,11 @@ class OpenStackBackend(SnapshotBackend):
         self.validate_certs = True if validate is None else _bool(validate, 'validate_certs')
         timeout = conn.get('api_timeout')
         self.api_timeout = int(timeout) if timeout not in (None, '') else None
+        self.bfv_revert = conn.get('boot_from_volume_revert') or 'refuse'
+        if self.bfv_revert not in ('refuse', 'reimage'):
+            raise InvalidRequestError('boot_from_volume_revert must be refuse or reimage, not %r' % (self.bfv_revert,))
         self.conn: Any = None
+        self._compute_max: Optional[Tuple[int, int]] = None
 
     # -- session -------------------------------------------------------------
     def _where(self) -> str:
@@ -355,9 +368,14 @@ class OpenStackBackend(SnapshotBackend):
         reasons['quiesce'] = ('this collection does not quiesce OpenStack servers (Nova does it on its own only '
                               'for images with hw_qemu_guest_agent=yes and a running agent)')
         reasons['external'] = 'OpenStack snapshots are images, kind: internal only'
-        if self._boot_from_volume(server):
+        if self._boot_from_volume(server) and self.bfv_revert != 'reimage':
             caps.revert = False
             reasons['revert'] = _BFV_REASON % guest.name
+        elif self._boot_from_volume(server) and self._compute_microversion() < (2, 93):
+            caps.revert = False
+            reasons['revert'] = ("server '%s' boots from volume: re-imaging its root volume needs compute API "
+                                 "microversion %s, this cloud offers at most %d.%d"
+                                 % ((guest.name, REIMAGE_MICROVERSION) + self._compute_microversion()))
         elif server.status not in ('ACTIVE', 'SHUTOFF'):
             caps.revert = False
             reasons['revert'] = ("server '%s' is %s: Nova rebuilds only ACTIVE or SHUTOFF servers; bring it to "
@@ -367,6 +385,15 @@ class OpenStackBackend(SnapshotBackend):
             reasons['revert'] = ("server '%s' is busy (task state %s); wait until Nova has finished it"
                                  % (guest.name, server.task_state))
         return caps
+
+    def _compute_microversion(self) -> Tuple[int, int]:
+        if self._compute_max is None:
+            def read() -> Tuple[int, int]:
+                data = self.conn.compute.get_endpoint_data()
+                found = getattr(data, 'max_microversion', None) or (2, 1)
+                return int(found[0]), int(found[1])
+            self._compute_max = self._call(read, 'reading the compute API version', ConnectionFailedError)
+        return self._compute_max
 
     def prepare_spec(self, guest: Guest, spec: SnapshotSpec, warnings: List[str]) -> SnapshotSpec:
         for what, value in (('snapshot_name', spec.name), ('description', spec.description)):
@@ -479,6 +506,8 @@ class OpenStackBackend(SnapshotBackend):
         if image.get('status') != 'active':
             raise UnsupportedError("snapshot '%s' (image %s) is %s, not active: it cannot be reverted to"
                                    % (snapshot.name, snapshot.id, image.get('status')))
+        if self._boot_from_volume(server):
+            return self._start_reimage(guest, server, snapshot, image, power_state)
         doing = "rebuilding server '%s' from snapshot '%s' (image %s)" % (guest.name, snapshot.name, snapshot.id)
         self._call(lambda: self.conn.compute.rebuild_server(server, image=snapshot.id), doing, GuestNotFoundError)
         op = Operation(action='revert', guest=guest, snapshot_name=snapshot.name, id=snapshot.id,
@@ -486,8 +515,83 @@ class OpenStackBackend(SnapshotBackend):
         op.follow_up = lambda: self._after_revert(guest, snapshot, power_state)
         return op
 
+    def _start_reimage(self, guest: Guest, server: Any, snapshot: SnapshotRecord, image: Dict[str, Any],
+                       power_state: str) -> Operation:
+        """Boot from volume: rebuild (>= 2.93) onto a 1-byte carrier image that names the snapshot's Cinder
+        snapshot of the root volume; Cinder then copies that snapshot onto the root volume.
+
+        Nova waits reimage_timeout_per_gb x ceil(image size in GiB) for the re-image: 0 s for the 0-byte
+        snapshot image itself (a rebuild onto it always fails on nova 34), one unit for the carrier.
+        """
+        mappings = image.get('block_device_mapping') or '[]'
+        try:
+            bdms = json.loads(mappings) if isinstance(mappings, str) else list(mappings)
+        except ValueError:
+            bdms = []
+        root = [m for m in bdms if isinstance(m, dict) and m.get('source_type') == 'snapshot'
+                and str(m.get('boot_index')) == '0' and m.get('snapshot_id')]
+        others = [m for m in bdms if isinstance(m, dict) and m not in root and m.get('snapshot_id')]
+        name = "snapshot '%s' of server '%s'" % (snapshot.name, guest.name)
+        if len(root) != 1:
+            raise UnsupportedError('%s names no Cinder snapshot of a root volume in its block_device_mapping: '
+                                   'it cannot be reverted to' % name)
+        if others:
+            raise UnsupportedError('%s also holds Cinder snapshots of %d other volume(s) (%s); a rebuild re-images '
+                                   'only the root volume, so this revert would be partial and is refused'
+                                   % (name, len(others), ', '.join(m['snapshot_id'] for m in others)))
+        volume_snapshot = self._call(lambda: self.conn.block_storage.get_snapshot(root[0]['snapshot_id']),
+                                     'reading Cinder snapshot %s of %s' % (root[0]['snapshot_id'], name))
+        if volume_snapshot.status != 'available':
+            raise UnsupportedError('Cinder snapshot %s of %s is %s, not available'
+                                   % (volume_snapshot.id, name, volume_snapshot.status))
+        volumes = [v['id'] if isinstance(v, dict) else v.id for v in server.attached_volumes or []]
+        root_volume = volume_snapshot.volume_id
+        if root_volume not in volumes:
+            raise UnsupportedError('%s was taken of volume %s, which is no longer attached to the server'
+                                   % (name, root_volume))
+        carrier_props = {
+            'block_device_mapping': mappings if isinstance(mappings, str) else json.dumps(mappings),
+            'bdm_v2': 'True', P_CARRIER: snapshot.id,
+        }
+        if image.get('root_device_name'):
+            carrier_props['root_device_name'] = image['root_device_name']
+
+        def make_carrier() -> Any:
+            return self.conn.image.create_image(
+                name='savepoint-restore-%s' % snapshot.id, disk_format='raw', container_format='bare',
+                visibility='private', min_disk=int(image.get('min_disk') or 0), data=io.BytesIO(b'\0'),
+                **carrier_props)
+        carrier = self._call(make_carrier, 'creating the restore image for %s' % name)
+        op = Operation(action='revert', guest=guest, snapshot_name=snapshot.name, id=snapshot.id,
+                       handle={'step': 'rebuild', 'image_id': snapshot.id, 'server_id': server.id,
+                               'carrier': carrier.id, 'root_volume': root_volume})
+
+        def rebuild() -> None:
+            response = self.conn.compute.post('/servers/%s/action' % server.id,
+                                              json={'rebuild': {'imageRef': carrier.id}},
+                                              microversion=REIMAGE_MICROVERSION)
+            if response.status_code >= 400:
+                os_exc.raise_from_response(response)
+        try:
+            self._call(rebuild, "rebuilding server '%s' (boot from volume) from %s" % (guest.name, name),
+                       GuestNotFoundError)
+        except SavepointError:
+            self._drop_carrier(op)
+            raise
+        op.follow_up = lambda: self._after_revert(guest, snapshot, power_state)
+        return op
+
+    def _drop_carrier(self, op: Operation) -> None:
+        carrier = (op.handle or {}).pop('carrier', None)
+        if carrier:
+            try:
+                self.conn.image.delete_image(carrier, ignore_missing=True)
+            except Exception:  # a leftover carrier is named savepoint-restore-<id>, harmless and findable
+                pass
+
     def _after_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Optional[Operation]:
-        self._set_current(guest.id, snapshot.id, snapshot.id)
+        # The server now runs the snapshot image (boot from volume: no image at all).
+        self._set_current(guest.id, snapshot.id, _server_image_id(self._server(guest.id)))
         want = {'on': 'running', 'off': 'off'}.get(power_state, snapshot.power_state)
         if want == 'unknown':
             # A snapshot this collection did not take records no power state: the server stays as Nova left it.
@@ -633,6 +737,9 @@ class OpenStackBackend(SnapshotBackend):
 
     def _poll_rebuild(self, op: Operation) -> None:
         server = self._server(op.handle['server_id'])
+        if 'root_volume' in op.handle:
+            self._poll_reimage(op, server)
+            return
         if server.status == 'ERROR':
             fault = self._fault(server)
             op.finish(error=ProviderError("rebuilding server '%s' from snapshot '%s' failed; the server is in ERROR%s"
@@ -647,6 +754,30 @@ class OpenStackBackend(SnapshotBackend):
                                           % (op.guest.name, _server_image_id(server) or '(none)', op.snapshot_name,
                                              op.handle['image_id'])))
             return
+        op.finish()
+
+    def _poll_reimage(self, op: Operation, server: Any) -> None:
+        if server.status == 'ERROR':
+            fault = self._fault(server)
+            self._drop_carrier(op)
+            op.finish(error=ProviderError("re-imaging the root volume of server '%s' from snapshot '%s' failed; the "
+                                          "server is in ERROR%s" % (op.guest.name, op.snapshot_name,
+                                                                    ': %s' % fault if fault else ''),
+                                          provider_message=fault or None))
+            return
+        if getattr(server, 'task_state', None) or server.status not in ('ACTIVE', 'SHUTOFF'):
+            return
+        volumes = [v['id'] if isinstance(v, dict) else v.id for v in server.attached_volumes or []]
+        volume = self._call(lambda: self.conn.block_storage.get_volume(op.handle['root_volume']),
+                            'reading root volume %s' % op.handle['root_volume'])
+        meta = getattr(volume, 'volume_image_metadata', None) or {}
+        if op.handle['root_volume'] not in volumes or meta.get('image_id') != op.handle.get('carrier'):
+            self._drop_carrier(op)
+            op.finish(error=ProviderError("server '%s' finished its rebuild but Cinder did not re-image root volume "
+                                          "%s from snapshot '%s': the revert did not happen"
+                                          % (op.guest.name, op.handle['root_volume'], op.snapshot_name)))
+            return
+        self._drop_carrier(op)
         op.finish()
 
     def _poll_power(self, op: Operation) -> None:
