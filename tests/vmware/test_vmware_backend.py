@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 
 import pytest
 
+from ansible_collections.savepoint.virt.plugins.module_utils._backends import vmware as vmware_module
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware import VmwareBackend
 from ansible_collections.savepoint.virt.plugins.module_utils._engine import Request, SnapshotEngine
 from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
@@ -365,7 +369,6 @@ def test_vcsim_killed_during_a_bulk_run_fails_clearly_and_a_rerun_converges(tmp_
         conn = {'hostname': server.host, 'port': server.port, 'username': 'u', 'password': 'p',
                 'validate_certs': False, 'honor_capability_flags': False}
         refs = [GuestRef(name=n) for n in server.vm_names()]
-        import threading
         killer = threading.Timer(1.0, server.kill)
         killer.start()
         t0 = time.monotonic()
@@ -388,5 +391,41 @@ def test_vcsim_killed_during_a_bulk_run_fails_clearly_and_a_rerun_converges(tmp_
         assert all(r['action'] == 'created' for r in first['results'])
         second = run(conn, present(refs, 'crash-set'))
         assert second['changed'] is False
+    finally:
+        server.stop()
+
+
+def test_vcsim_frozen_during_a_bulk_run_fails_within_the_timeout_and_a_rerun_converges(monkeypatch):
+    """SIGSTOP: the server keeps its connections open and answers nothing (a hung vCenter)."""
+    monkeypatch.setattr(vmware_module, 'HTTP_TIMEOUT', 3)
+    server = VcsimServer(vms_per_pool=10, extra_args=['-method-delay', 'CreateSnapshot_Task:200'])
+    server.start()
+    try:
+        conn = {'hostname': server.host, 'port': server.port, 'username': 'u', 'password': 'p',
+                'validate_certs': False, 'honor_capability_flags': False}
+        refs = [GuestRef(name=n) for n in server.vm_names()]
+        freezer = threading.Timer(1.0, os.kill, (server.pid, signal.SIGSTOP))
+        freezer.start()
+        t0 = time.monotonic()
+        try:
+            with pytest.raises(PartialFailureError) as err:
+                run(conn, present(refs, 'frozen-set'), timeout=20)
+            elapsed = time.monotonic() - t0
+        finally:
+            freezer.join()
+            os.kill(server.pid, signal.SIGCONT)
+        assert elapsed < 20
+        msg = err.value.msg
+        assert 'may have been started on the server' in msg and 'broke earlier in this task' in msg
+        assert all(r['changed'] is False for r in err.value.details['results'])
+        # The server wakes up with whatever it did before it froze; the same request converges on that.
+        first = run(conn, present(refs, 'frozen-set'))
+        actions = [r['action'] for r in first['results']]
+        assert set(actions) <= {'created', 'exists'} and 'exists' in actions
+        second = run(conn, present(refs, 'frozen-set'))
+        assert second['changed'] is False
+        with VmwareBackend(conn) as backend:
+            for guest in backend.find_guests(refs):
+                assert [s.name for s in backend.list_snapshots(guest)] == ['frozen-set']
     finally:
         server.stop()

@@ -199,8 +199,12 @@ def test_a_start_cut_off_mid_request_is_an_unknown_outcome_a_refused_one_is_not(
     with pytest.raises(ConnectionFailedError, match=r'\(not started\)') as err:
         be._start('create', guest, 's', refused, "creating snapshot 's'")
     assert 'may have been started' not in err.value.msg
+    be = backend()
     with pytest.raises(ConnectionFailedError, match='may have been started on the server'):
         be._start('create', guest, 's', reset, "creating snapshot 's'")
+    # once broken, later starts fail at once instead of each waiting for a network timeout
+    with pytest.raises(ConnectionFailedError, match='not started: the connection to vSphere broke earlier'):
+        be._start('create', guest, 's', lambda: pytest.fail('must not be called'), "creating snapshot 's'")
 
 
 # -- power state after a revert (vcsim has no memory snapshots and never changes power on revert) ---------

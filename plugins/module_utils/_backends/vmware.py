@@ -42,6 +42,8 @@ except ImportError:
 HTTP_TIMEOUT = 60
 #: longest single WaitForUpdatesEx call; the deadline is checked between calls
 MAX_WAIT_SLICE = 10
+#: seconds a WaitForUpdatesEx answer may take beyond its maxWaitSeconds before the server counts as gone
+WAIT_SOCKET_MARGIN = 5
 
 _POWER = {'poweredOn': 'running', 'poweredOff': 'off', 'suspended': 'suspended'}
 _CAPABILITY_FLAGS = ('snapshotOperationsSupported', 'memorySnapshotsSupported', 'quiescedSnapshotsSupported',
@@ -154,6 +156,7 @@ class VmwareBackend(SnapshotBackend):
         self._dc: Any = None
         self._props: Dict[str, Dict[str, Any]] = {}
         self._no_find_all = False
+        self._broken: Optional[str] = None
 
     # -- session -------------------------------------------------------------
     @property
@@ -219,8 +222,14 @@ class VmwareBackend(SnapshotBackend):
 
     def _call(self, fn: Callable[[], Any], doing: str,
               not_found: Callable[..., SavepointError] = SnapshotNotFoundError) -> Any:
+        if self._broken is not None:
+            raise ConnectionFailedError('%s: not tried, the connection to vSphere broke earlier in this task: %s'
+                                        % (doing, self._broken), provider_message=self._broken)
         try:
             return fn()
+        except _NETWORK_ERRORS as exc:
+            self._broken = fault_message(exc)
+            raise translate(exc, doing, not_found)
         except Exception as exc:  # every fault and network error becomes an engine error
             raise translate(exc, doing, not_found)
 
@@ -453,13 +462,19 @@ class VmwareBackend(SnapshotBackend):
         return self.si._stub  # pylint: disable=protected-access
 
     def _start(self, action: str, guest: Guest, name: str, fn: Callable[[], Any], doing: str) -> Operation:
+        if self._broken is not None:
+            # One dead or frozen server must not cost a network timeout per guest.
+            raise ConnectionFailedError('%s (not started: the connection to vSphere broke earlier in this task: %s)'
+                                        % (doing, self._broken), provider_message=self._broken)
         try:
             task = fn()
         except ConnectionRefusedError as exc:
             # Refused: the request never reached the server.
+            self._broken = fault_message(exc)
             raise translate(exc, '%s (not started)' % doing)
         except _NETWORK_ERRORS as exc:
             # The request may have reached the server before the connection broke.
+            self._broken = fault_message(exc)
             raise translate(exc, '%s; it may have been started on the server: check the guest before retrying'
                             % doing)
         except Exception as exc:  # every fault becomes an engine error
@@ -578,6 +593,9 @@ class VmwareBackend(SnapshotBackend):
         if not ops:
             return
         pcq = vmodl.query.PropertyCollector
+        if self._broken is not None:
+            self._lost(ops, ConnectionError('the connection broke earlier in this task: %s' % self._broken))
+            return
         by_id = {op.id: op for op in ops}
         what = ', '.join(sorted('%s %s' % (op.action, op.guest.name) for op in ops))
         try:
@@ -588,6 +606,8 @@ class VmwareBackend(SnapshotBackend):
                                           pathSet=['info.state', 'info.error', 'info.result', 'info.progress'])]),
                 True)
         except Exception as exc:
+            if isinstance(exc, _NETWORK_ERRORS):
+                self._broken = fault_message(exc)
             self._lost(ops, exc)
             return
         start = last_report = policy.clock()
@@ -605,8 +625,12 @@ class VmwareBackend(SnapshotBackend):
                     last_report = now
                 wait = max(1, min(MAX_WAIT_SLICE, int(math.ceil(deadline - now)), int(policy.progress_every)))
                 try:
+                    # A frozen server must not hold the wait past its deadline for a whole socket timeout.
+                    self._socket_timeout(wait + WAIT_SOCKET_MARGIN)
                     update = pc.WaitForUpdatesEx(version, pcq.WaitOptions(maxWaitSeconds=wait))
                 except Exception as exc:
+                    if isinstance(exc, _NETWORK_ERRORS):
+                        self._broken = fault_message(exc)
                     self._lost(pending(ops), exc)
                     return
                 if update is None:
@@ -620,10 +644,23 @@ class VmwareBackend(SnapshotBackend):
                         values = {change.name: change.val for change in obj.changeSet or []}
                         self._apply(op, values)
         finally:
+            self._socket_timeout(HTTP_TIMEOUT)
             try:
                 pc.DestroyPropertyCollector()
             except Exception:  # the collector dies with the session anyway
                 pass
+
+    def _socket_timeout(self, seconds: float) -> None:
+        """Best effort: bound the read timeout of the stub's HTTP connections (pyVmomi has no API for it)."""
+        try:
+            stub = self._stub()
+            stub.schemeArgs['timeout'] = seconds
+            for conn, _idle in list(stub.pool):
+                conn.timeout = seconds
+                if conn.sock is not None:
+                    conn.sock.settimeout(seconds)
+        except (AttributeError, TypeError, OSError):
+            pass
 
     @staticmethod
     def _lost(ops: List[Operation], exc: BaseException) -> None:
