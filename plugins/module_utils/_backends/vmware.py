@@ -32,11 +32,11 @@ from .._waiting import Operation, ProgressCallback, WaitPolicy, pending
 
 PYVMOMI_IMPORT_ERROR = None
 try:
-    from pyVim.connect import Disconnect, SmartConnect
+    from pyVim.connect import SmartConnect
     from pyVmomi import vim, vmodl
 except ImportError:
     PYVMOMI_IMPORT_ERROR = traceback.format_exc()
-    vim = vmodl = SmartConnect = Disconnect = None
+    vim = vmodl = SmartConnect = None
 
 #: socket timeout of every SOAP call (a vCenter that stops answering must not hang a play)
 HTTP_TIMEOUT = 60
@@ -213,10 +213,18 @@ class VmwareBackend(SnapshotBackend):
                 raise GuestNotFoundError("vSphere server %s has no datacenter '%s'" % (self.endpoint, self.datacenter))
 
     def close(self) -> None:
-        if self.si is not None:
+        if self.si is None:
+            return
+        try:
+            if self._broken is None and self.content is not None:
+                # Log out (vCenter limits sessions); a broken connection is only dropped, not waited on again.
+                self.content.sessionManager.Logout()
+        except Exception:  # a dead session must not hide the real error
+            pass
+        finally:
             try:
-                Disconnect(self.si)
-            except Exception:  # a dead session must not hide the real error
+                self._stub().DropConnections()
+            except Exception:  # nothing left to release
                 pass
             self.si = None
 
