@@ -4,6 +4,7 @@ that stops in the middle of a wait (nova-compute), which must fail within the ti
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -80,9 +81,10 @@ def test_nova_compute_stopped_mid_wait_fails_within_the_timeout(stack, servers, 
     """With nova-compute gone (the API still believes it is up) a revert and a create are accepted
     by nova-api and then never finish: both must fail clearly at the deadline, nothing reported as
     done, and the unfinished snapshot image must not be left behind."""
-    reverted_server, created_server = servers.boot(), servers.boot()
-    a, b = GuestRef(id=reverted_server.id), GuestRef(id=created_server.id)
+    reverted_server, created_server, third = servers.boot(), servers.boot(), servers.boot()
+    a, b, c = GuestRef(id=reverted_server.id), GuestRef(id=created_server.id), GuestRef(id=third.id)
     runner.run('present', a, 'base')
+    runner.run('present', c, 'base')
     short = Runner(timeout=6)
     stack.stop_service('nova-compute')
     try:
@@ -102,6 +104,20 @@ def test_nova_compute_stopped_mid_wait_fails_within_the_timeout(stack, servers, 
         assert short.snapshots(b) == {}
         assert not [i for i in sdk.image.images(owner=sdk.current_project_id)
                     if i.name == 'never-finished' and i.status != 'deleted']
+
+        # Now nova-api goes away too, in the middle of a (long) wait: the wait ends at once,
+        # as a connection error that says the revert may still be running.
+        stopper = threading.Timer(2.0, stack.stop_service, args=('nova-api',))
+        stopper.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(ConnectionFailedError) as err:
+                Runner(timeout=120).run('reverted', c, 'base')
+        finally:
+            stopper.join()
+        assert time.monotonic() - started < 60
+        assert err.value.msg.startswith("waiting for the revert of snapshot 'base' on server '%s' failed" % third.name)
+        assert 'cannot reach the OpenStack endpoint' in err.value.msg and 'check before retrying' in err.value.msg
     finally:
         stack.start_service('nova-compute')
 

@@ -686,6 +686,16 @@ class OpenStackBackend(SnapshotBackend):
     def poll(self, operation: Operation) -> None:
         if operation.done:
             return
+        try:
+            self._poll(operation)
+        except SavepointError as exc:
+            # Lost the service while waiting: the operation may still run there; say so.
+            raise type(exc)("waiting for the %s of snapshot '%s' on server '%s' failed: %s; it may still be running "
+                            "on the cloud: check before retrying"
+                            % (operation.action, operation.snapshot_name, operation.guest.name, exc.msg),
+                            provider_message=exc.provider_message, details=exc.details)
+
+    def _poll(self, operation: Operation) -> None:
         step = (operation.handle or {}).get('step')
         if step == 'create':
             self._poll_create(operation)
