@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.savepoint.virt.plugins.module_utils._backends.openstack import OpenStackBackend
 from ansible_collections.savepoint.virt.plugins.module_utils._engine import Request
 from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
     AmbiguousGuestError, GuestNotFoundError, InvalidRequestError, UnsupportedError,
@@ -249,3 +250,12 @@ def test_memory_and_quiesce_required_are_refused(servers, runner):
             engine.run(Request(state='present', guests=[ref], snapshot_name='q',
                                spec=SnapshotSpec(name='q', quiesce='required')))
     assert runner.snapshots(ref) == {}
+
+
+def test_cloud_from_os_cloud_and_clouds_yaml_from_os_client_config_file(servers, stack, monkeypatch):
+    """AWX's OpenStack credential: OS_CLIENT_CONFIG_FILE names the clouds.yaml; here OS_CLOUD names the cloud."""
+    server = servers.boot()
+    monkeypatch.setenv('OS_CLIENT_CONFIG_FILE', str(stack.clouds_yaml))
+    monkeypatch.setenv('OS_CLOUD', 'stack-demo')
+    with OpenStackBackend({}) as backend:
+        assert backend.find_guest(GuestRef(name=server.name)).id == server.id
