@@ -13,8 +13,7 @@ from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
 from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef
 from ansible_collections.savepoint.virt.plugins.module_utils._retention import RetentionRule
 
-from conftest import Runner
-from contract.harness_openstack import unique
+from contract.harness_openstack import Runner, unique
 from services.openstack import IMAGE, OTHER_IMAGE
 
 pytestmark = pytest.mark.openstack

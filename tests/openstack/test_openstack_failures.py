@@ -15,7 +15,8 @@ from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
 )
 from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef
 
-from conftest import Runner
+from contract.harness_openstack import Runner
+
 
 pytestmark = pytest.mark.openstack
 
