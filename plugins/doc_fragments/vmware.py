@@ -33,9 +33,7 @@ options:
         C(localhost) and C(127.0.0.1) (pyVmomi itself would silently skip verification there).
       - If not set, the environment variable E(VMWARE_VALIDATE_CERTS) is used, then V(true).
       - A certificate that cannot be verified fails the task with C(error=certificate_verify_failed).
-      - The alias C(verify) is the OpenStack name of this option (one C(module_defaults) group serves both).
     type: bool
-    aliases: [verify]
   datacenter:
     description:
       - Look guests up in this datacenter only (UUID and name lookups), and read O(folder) relative to it.

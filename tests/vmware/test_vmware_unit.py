@@ -297,3 +297,12 @@ def test_uuid_shared_by_clones_is_found_twice_not_once():
     assert be._by_uuid(index, GuestRef(uuid='u'), False) == ['vm-1']
     assert be._by_uuid(index, GuestRef(uuid='u'), True) == []
     assert index.calls == ['FindAllByUuid', 'FindByUuid', 'FindByUuid']   # the missing method is tried once
+
+
+def test_vmware_validate_certs_env_does_not_leak_into_other_providers_of_the_neutral_modules(monkeypatch):
+    from ansible_collections.savepoint.virt.plugins.module_utils._module import connection_spec
+    spec = connection_spec([VmwareBackend])['validate_certs']
+    assert 'fallback' not in spec and 'default' not in spec   # resolved by the VMware backend alone
+    monkeypatch.setenv('VMWARE_VALIDATE_CERTS', 'false')
+    assert backend().validate_certs is False
+    assert backend(validate_certs=True).validate_certs is True

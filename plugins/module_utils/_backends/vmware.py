@@ -125,8 +125,11 @@ class VmwareBackend(SnapshotBackend):
         'password': {'type': 'str', 'env': ['VMWARE_PASSWORD'], 'no_log': True,
                      'description': 'Password of O(username).'},
         'port': {'type': 'int', 'default': 443, 'env': ['VMWARE_PORT'], 'description': 'HTTPS port.'},
-        'validate_certs': {'type': 'bool', 'default': True, 'env': ['VMWARE_VALIDATE_CERTS'], 'aliases': ['verify'],
-                           'description': 'Verify the server certificate.'},
+        # No argument-spec default or env fallback: the backend resolves option > VMWARE_VALIDATE_CERTS > true
+        # itself, so that in the neutral modules (which share validate_certs with OpenStack) the VMware
+        # variable can never switch verification off for another provider.
+        'validate_certs': {'type': 'bool',
+                           'description': 'Verify the server certificate (VMWARE_VALIDATE_CERTS, then true).'},
         'datacenter': {'type': 'str', 'description': 'Look guests up in this datacenter only.'},
         'honor_capability_flags': {'type': 'bool', 'default': True,
                                    'description': "Refuse memory/quiesce when the VM's capability flags say no."},
