@@ -15,5 +15,5 @@ from ._backends.openstack import OpenStackBackend
 from ._backends.vmware import VmwareBackend
 
 # Where backends share an option name (validate_certs), the last one defines it in the neutral
-# modules, matching the doc fragment that comes first there: VMware (its VMWARE_VALIDATE_CERTS).
+# modules: keep such entries identical (type only; each backend resolves its own default).
 BACKENDS = (LibvirtBackend, OpenStackBackend, VmwareBackend)
