@@ -15,10 +15,15 @@ description:
     O(state=pruned) only ever removes snapshots it owns.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.libvirt
 attributes:
+  action_group:
+    support: full
+    membership:
+      - savepoint.virt.snapshot
   check_mode:
     support: full
   diff_mode:

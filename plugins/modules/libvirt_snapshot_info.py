@@ -12,10 +12,14 @@ description:
     guest is named (an inventory-wide report of restore points, their age, size and expiry).
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
+  - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.libvirt
 attributes:
+  action_group:
+    support: full
+    membership:
+      - savepoint.virt.snapshot
   check_mode:
     support: full
   diff_mode:

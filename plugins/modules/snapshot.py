@@ -24,12 +24,17 @@ options:
     choices: [libvirt, openstack, vmware]
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.libvirt
   - savepoint.virt.vmware
   - savepoint.virt.openstack
 attributes:
+  action_group:
+    support: full
+    membership:
+      - savepoint.virt.snapshot
   check_mode:
     support: full
   diff_mode:

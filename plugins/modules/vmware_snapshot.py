@@ -27,10 +27,15 @@ description:
     the user's text.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.vmware
 attributes:
+  action_group:
+    support: full
+    membership:
+      - savepoint.virt.snapshot
   check_mode:
     support: full
   diff_mode:
