@@ -90,6 +90,7 @@ class GuestPlan:
     outcome: str = ''
     error: Optional[SavepointError] = None
     rolled_back: bool = False
+    rollback: str = ''
     after: Optional[List[SnapshotRecord]] = None
     created: Optional[SnapshotRecord] = None
 
@@ -287,7 +288,7 @@ class SnapshotEngine:
             self._read_back(request, active)
         failed = [p for p in active if p.error is not None]
         if failed and request.state == 'present' and request.all_or_nothing and len(plans) > 1:
-            self._roll_back(request, [p for p in active if p.error is None])
+            self._roll_back(request, [p for p in active if p.action == 'create'])
             raise self._partial_failure(request, plans, failed, rolled_back=True)
         if failed:
             raise self._partial_failure(request, plans, failed, rolled_back=False)
@@ -343,27 +344,37 @@ class SnapshotEngine:
                             % (step.action, step.snapshot_name, step.guest.name, self.policy.timeout),
                             provider_message=exc.msg)
 
-    def _roll_back(self, request: Request, created: List[GuestPlan]) -> None:
-        """Remove the snapshots a failed set did create, so no guest keeps half a set."""
+    def _roll_back(self, request: Request, creates: List[GuestPlan]) -> None:
+        """Remove what a failed set created, so no guest keeps half a set.
+
+        Every guest of the set is checked, the failed ones too: a create cut off
+        by a lost connection may still have happened. What cannot be checked is
+        said so, never assumed.
+        """
         ops = []
-        for plan in created:
+        for plan in creates:
             try:
                 snap = find_by_name(self.backend.list_snapshots(plan.guest), request.snapshot_name or '',
                                     plan.guest)
                 if snap is None:
-                    plan.rolled_back = True
+                    plan.rollback = 'nothing to remove'
                     continue
                 op = self.backend.start_delete(plan.guest, snap, False)
             except SavepointError as exc:
-                plan.error = SavepointError('rollback failed: %s' % exc.msg, provider_message=exc.provider_message)
+                plan.rollback = 'FAILED: %s' % exc.msg
                 continue
             ops.append((plan, op))
-        self._wait([started for _plan, started in ops])
+        try:
+            self._wait([started for _plan, started in ops])
+        except SavepointError as exc:  # the provider went away while waiting
+            for plan, op in ops:
+                if not op.complete:
+                    op.error = exc
         for plan, op in ops:
             if op.final_error is not None:
-                plan.error = SavepointError('rollback failed: %s' % op.final_error.msg,
-                                            provider_message=op.final_error.provider_message)
+                plan.rollback = 'FAILED: %s' % op.final_error.msg
             else:
+                plan.rollback = 'removed'
                 plan.rolled_back = True
 
     def _partial_failure(self, request: Request, plans: List[GuestPlan], failed: List[GuestPlan],
@@ -376,12 +387,13 @@ class SnapshotEngine:
         what = ', '.join("'%s': %s" % (p.guest.name, p.error.msg if p.error else '') for p in failed)
         msg = '%d of %d guests failed (%s)' % (len(failed), len(plans), what)
         if rolled_back:
-            undone = [p.guest.name for p in plans if p.rolled_back]
-            msg += '; the snapshot set was rolled back: %s removed from %s' % (
-                request.snapshot_name, ', '.join(undone) if undone else 'no other guest')
-            stuck = [p.guest.name for p in plans if p not in failed and not p.rolled_back and p.action != 'none']
+            removed = [p.guest.name for p in plans if p.rollback == 'removed']
+            stuck = [p for p in plans if p.rollback.startswith('FAILED')]
+            msg += '; snapshot set rolled back: %s removed from %s' % (
+                request.snapshot_name, ', '.join(removed) if removed else 'no guest')
             if stuck:
-                msg += '; ROLLBACK FAILED on %s: check them by hand' % ', '.join(stuck)
+                msg += '; ROLLBACK INCOMPLETE, check by hand: %s' % '; '.join(
+                    '%s (%s)' % (p.guest.name, p.rollback[len('FAILED: '):]) for p in stuck)
         return PartialFailureError(msg, details={'results': results})
 
     # -- results -------------------------------------------------------------------
@@ -409,8 +421,9 @@ class SnapshotEngine:
             result['removed'] = [s.to_dict() for s in plan.targets]
         if plan.error is not None:
             result['error'] = plan.error.to_result()
-        if plan.rolled_back:
-            result['rolled_back'] = True
+        if plan.rollback:
+            result['rollback'] = plan.rollback
+            result['rolled_back'] = plan.rolled_back
         return result
 
     @staticmethod

@@ -6,6 +6,7 @@ import pytest
 
 from ansible_collections.savepoint.virt.plugins.module_utils._engine import Request, SnapshotEngine
 from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
+    ProviderError,
     AmbiguousSnapshotError, GuestNotFoundError, InvalidRequestError, PartialFailureError,
     QuiesceUnavailableError, SnapshotConflictError, SnapshotNotFoundError, UnsupportedError, WaitTimeoutError,
 )
@@ -328,3 +329,34 @@ def test_wait_false_refused_for_pruning(backend):
     req.wait = False
     with pytest.raises(InvalidRequestError, match='pruned'):
         engine(backend).run(req)
+
+
+def test_rollback_also_removes_a_create_whose_outcome_was_unknown(backend):
+    real_create = backend.start_create
+
+    def created_then_lost(guest, spec):
+        op = real_create(guest, spec)
+        if guest.name == 'vm2':  # the snapshot was made, but the answer never arrived
+            op.finish(error=ProviderError('connection lost: the snapshot may have been created'))
+        return op
+    backend.start_create = created_then_lost
+    with pytest.raises(PartialFailureError) as err:
+        engine(backend).run(present('rel', guests=('vm1', 'vm2')))
+    assert 'snapshot set rolled back: rel removed from vm1, vm2' in err.value.msg
+    assert backend.snapshots['vm1'] == [] and backend.snapshots['vm2'] == []
+
+
+def test_rollback_that_cannot_check_says_so(backend):
+    backend.fail_create_on = {'vm2'}
+    real_list = backend.list_snapshots
+    calls = {'n': 0}
+
+    def list_then_break(guest):
+        calls['n'] += 1
+        if calls['n'] > 4:   # after the look phase and the read-back, the provider is gone
+            raise ProviderError('connection refused')
+        return real_list(guest)
+    backend.list_snapshots = list_then_break
+    with pytest.raises(PartialFailureError) as err:
+        engine(backend).run(present('rel', guests=('vm1', 'vm2', 'vm3')))
+    assert 'ROLLBACK INCOMPLETE, check by hand' in err.value.msg and 'connection refused' in err.value.msg
