@@ -31,12 +31,23 @@ from .._ownership import decode_description, encode_description
 from .._waiting import Operation, ProgressCallback, WaitPolicy, pending
 
 PYVMOMI_IMPORT_ERROR = None
-try:
-    from pyVim.connect import SmartConnect
-    from pyVmomi import vim, vmodl
-except ImportError:
-    PYVMOMI_IMPORT_ERROR = traceback.format_exc()
-    vim = vmodl = SmartConnect = None
+vim = vmodl = SmartConnect = None
+
+
+def load_pyvmomi() -> bool:
+    """Import pyVmomi on first use, not at module import: the provider-neutral
+    modules carry every backend, and a libvirt task should not pay for it."""
+    global vim, vmodl, SmartConnect, PYVMOMI_IMPORT_ERROR  # pylint: disable=global-statement
+    if vim is not None:
+        return True
+    try:
+        from pyVim.connect import SmartConnect as smart_connect
+        from pyVmomi import vim as vim_types, vmodl as vmodl_types
+    except ImportError:
+        PYVMOMI_IMPORT_ERROR = traceback.format_exc()
+        return False
+    vim, vmodl, SmartConnect = vim_types, vmodl_types, smart_connect
+    return True
 
 #: socket timeout of every SOAP call (a vCenter that stops answering must not hang a play)
 HTTP_TIMEOUT = 60
@@ -85,6 +96,7 @@ def fault_message(exc: BaseException) -> str:
 def translate(exc: BaseException, doing: str,
               not_found: Callable[..., SavepointError] = SnapshotNotFoundError) -> SavepointError:
     """A pyVmomi fault or network error as the engine's error, vSphere's message kept."""
+    load_pyvmomi()
     if isinstance(exc, SavepointError):
         return exc
     message = fault_message(exc)
@@ -137,6 +149,7 @@ class VmwareBackend(SnapshotBackend):
 
     def __init__(self, connection: Dict[str, Any]) -> None:
         super().__init__(connection)
+        load_pyvmomi()
         conn = self.connection
         env = os.environ
         self.hostname = conn.get('hostname') or env.get('VMWARE_HOST')
@@ -167,7 +180,7 @@ class VmwareBackend(SnapshotBackend):
         return '%s:%d' % (self.hostname, self.port)
 
     def connect(self) -> None:
-        if vim is None:
+        if not load_pyvmomi():
             raise MissingLibraryError('the vmware provider needs pyVmomi (pip install pyvmomi) where the module runs',
                                       provider_message=PYVMOMI_IMPORT_ERROR)
         missing = [name for name, value in (('hostname', self.hostname), ('username', self.username),
