@@ -30,10 +30,15 @@ description:
     snapshot image is deleted at the deadline, so no half-made restore point is left.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.openstack
 attributes:
+  action_group:
+    support: full
+    membership:
+      - savepoint.virt.snapshot
   check_mode:
     support: full
   diff_mode:

@@ -15,9 +15,14 @@ description:
     without owner, expiry or parent.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.openstack
 attributes:
+  action_group:
+    support: full
+    membership:
+      - savepoint.virt.snapshot
   check_mode:
     support: full
   diff_mode:

@@ -52,13 +52,25 @@ from .._model import Capabilities, Guest, GuestRef, Marker, SnapshotRecord, Snap
 from .._waiting import Operation, ProgressCallback, WaitPolicy
 
 OPENSTACK_IMPORT_ERROR = None
-try:
-    import openstack
-    from openstack import exceptions as os_exc
-    from keystoneauth1 import exceptions as ksa_exc
-except ImportError:
-    OPENSTACK_IMPORT_ERROR = traceback.format_exc()
-    openstack = os_exc = ksa_exc = None
+openstack = os_exc = ksa_exc = None
+
+
+def load_openstacksdk() -> bool:
+    """Import openstacksdk on first use, not at module import: it takes about a third of a
+    second, and the provider-neutral modules carry every backend."""
+    global openstack, os_exc, ksa_exc, OPENSTACK_IMPORT_ERROR  # pylint: disable=global-statement
+    if openstack is not None:
+        return True
+    try:
+        import openstack as sdk
+        from openstack import exceptions as sdk_exceptions
+        from keystoneauth1 import exceptions as keystoneauth_exceptions
+    except ImportError:
+        OPENSTACK_IMPORT_ERROR = traceback.format_exc()
+        return False
+    openstack, os_exc, ksa_exc = sdk, sdk_exceptions, keystoneauth_exceptions
+    return True
+
 
 PREFIX = 'savepoint_'
 P_SERVER = PREFIX + 'server_id'
@@ -112,6 +124,7 @@ def _message(exc: BaseException) -> str:
 
 def translate(exc: BaseException, doing: str, not_found: Any = SnapshotNotFoundError) -> SavepointError:
     """An openstacksdk / keystoneauth error as the engine's error, the service's message kept."""
+    load_openstacksdk()
     if isinstance(exc, SavepointError):
         return exc
     chain = _chain(exc)
@@ -221,6 +234,7 @@ class OpenStackBackend(SnapshotBackend):
 
     def __init__(self, connection: Dict[str, Any]) -> None:
         super().__init__(connection)
+        load_openstacksdk()
         conn = self.connection
         self.cloud = conn.get('cloud') or os.environ.get('OS_CLOUD') or None
         self.auth = conn.get('auth') or None
@@ -245,7 +259,7 @@ class OpenStackBackend(SnapshotBackend):
         return 'the cloud at %s' % url if url else 'the cloud from the OS_* environment'
 
     def connect(self) -> None:
-        if openstack is None:
+        if not load_openstacksdk():
             raise MissingLibraryError('the openstack provider needs openstacksdk (pip install openstacksdk) where '
                                       'the module runs', provider_message=OPENSTACK_IMPORT_ERROR)
         # keystoneauth logs failed version discovery as a warning to stderr; the error is reported instead.

@@ -49,6 +49,7 @@ def load_pyvmomi() -> bool:
     vim, vmodl, SmartConnect = vim_types, vmodl_types, smart_connect
     return True
 
+
 #: socket timeout of every SOAP call (a vCenter that stops answering must not hang a play)
 HTTP_TIMEOUT = 60
 #: longest single WaitForUpdatesEx call; the deadline is checked between calls
