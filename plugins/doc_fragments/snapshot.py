@@ -9,7 +9,7 @@ class ModuleDocFragment:
 options:
   snapshot_name:
     description:
-      - Name of the snapshot (the restore point). Required unless O(state=pruned).
+      - Name of the snapshot (the restore point). Required unless O(state=pruned) or O(remove_all=true).
       - Snapshot names are compared exactly. A guest with two snapshots of this name is an error,
         never a guess.
     type: str
@@ -71,6 +71,12 @@ options:
   remove_children:
     description:
       - With O(state=absent), delete the snapshot's whole subtree instead of re-parenting its children.
+    type: bool
+    default: false
+  remove_all:
+    description:
+      - With O(state=absent) and no O(snapshot_name), delete every snapshot of the guest, whoever
+        created it. Reports C(changed=false) when the guest has none.
     type: bool
     default: false
   expires_in:

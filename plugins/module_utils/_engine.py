@@ -43,6 +43,7 @@ class Request:
     spec: Optional[SnapshotSpec] = None
     power_state: str = 'restore'
     remove_children: bool = False
+    remove_all: bool = False
     all_or_nothing: bool = True
     wait: bool = True
     retention: Optional[RetentionRule] = None
@@ -55,7 +56,9 @@ class Request:
             raise InvalidRequestError('name at least one guest (name, uuid, id or guests)')
         for ref in self.guests:
             ref.validate()
-        if self.state in ('present', 'absent', 'reverted') and not self.snapshot_name:
+        if self.remove_all and (self.state != 'absent' or self.snapshot_name):
+            raise InvalidRequestError('remove_all goes with state=absent and no snapshot_name')
+        if self.state in ('present', 'absent', 'reverted') and not self.snapshot_name and not self.remove_all:
             raise InvalidRequestError('state=%s needs snapshot_name' % self.state)
         if self.state == 'present':
             if self.spec is None:
@@ -65,9 +68,9 @@ class Request:
             raise InvalidRequestError('state=pruned needs a retention rule')
         if self.power_state not in POWER_AFTER_REVERT:
             raise InvalidRequestError('power_state must be one of %s' % ', '.join(POWER_AFTER_REVERT))
-        if not self.wait and self.state == 'pruned':
-            raise InvalidRequestError('wait: false cannot be used with state=pruned: snapshots of one guest are '
-                                      'removed one after the other')
+        if not self.wait and (self.state == 'pruned' or self.remove_all):
+            raise InvalidRequestError('wait: false cannot be used with %s: snapshots of one guest are removed one '
+                                      'after the other' % ('state=pruned' if self.state == 'pruned' else 'remove_all'))
         if not self.wait and len(self.guests) > 1 and self.all_or_nothing and self.state == 'present':
             raise InvalidRequestError('wait: false cannot roll back a snapshot set; '
                                       'use wait: true or all_or_nothing: false')
@@ -216,6 +219,9 @@ class SnapshotEngine:
         plan.action = 'create'
 
     def _decide_absent(self, request: Request, plan: GuestPlan) -> None:
+        if request.remove_all:
+            self._decide_remove_all(plan)
+            return
         snap = find_by_name(plan.snapshots, request.snapshot_name or '', plan.guest)
         if snap is None:
             plan.outcome = 'absent'
@@ -230,6 +236,21 @@ class SnapshotEngine:
         if kids and request.remove_children:
             plan.reasons.append('with %d descendant%s: %s' % (len(kids), '' if len(kids) == 1 else 's',
                                                               ', '.join(k.name for k in kids)))
+
+    def _decide_remove_all(self, plan: GuestPlan) -> None:
+        if not plan.snapshots:
+            plan.outcome = 'absent'
+            return
+        ids = {s.id for s in plan.snapshots}
+        roots = [s for s in plan.snapshots if s.parent_id not in ids]
+        if len(plan.snapshots) > len(roots) and not plan.capabilities.delete_children:
+            raise UnsupportedError(plan.capabilities.why_not(
+                'delete_children', '%s cannot delete a snapshot together with its children'
+                % self.backend.provider))
+        plan.action = 'delete'
+        plan.targets = roots
+        plan.reasons.append('all %d snapshot%s: %s' % (len(plan.snapshots), '' if len(plan.snapshots) == 1 else 's',
+                                                       ', '.join(s.name for s in plan.snapshots)))
 
     def _decide_reverted(self, request: Request, plan: GuestPlan) -> None:
         snap = find_by_name(plan.snapshots, request.snapshot_name or '', plan.guest)
@@ -323,7 +344,7 @@ class SnapshotEngine:
                 return self.backend.start_create(plan.guest, plan.spec)
             if plan.action == 'revert':
                 return self.backend.start_revert(plan.guest, plan.targets[0], request.power_state)
-            remove_children = request.remove_children and request.state == 'absent'
+            remove_children = (request.remove_children or request.remove_all) and request.state == 'absent'
             return self.backend.start_delete(plan.guest, plan.targets[index], remove_children)
         except SavepointError as exc:
             plan.error = exc
@@ -417,7 +438,9 @@ class SnapshotEngine:
             'operations': [{'action': op.action, 'id': op.id, 'done': op.complete,
                             'seconds': self._op_seconds(op)} for op in plan.operations],
         }
-        if plan.action == 'delete' and len(plan.targets) > 1 or request.state == 'pruned':
+        if request.remove_all and plan.action == 'delete':
+            result['removed'] = [s.to_dict() for s in plan.snapshots]
+        elif plan.action == 'delete' and len(plan.targets) > 1 or request.state == 'pruned':
             result['removed'] = [s.to_dict() for s in plan.targets]
         if plan.error is not None:
             result['error'] = plan.error.to_result()
@@ -448,7 +471,8 @@ class SnapshotEngine:
             return "guest '%s': %s" % (guest, plan.error.msg)
         text = {
             'exists': "snapshot '%s' of guest '%s' already exists" % (name, guest),
-            'absent': "guest '%s' has no snapshot '%s'" % (guest, name),
+            'absent': ("guest '%s' has no snapshots" % guest if request.remove_all
+                       else "guest '%s' has no snapshot '%s'" % (guest, name)),
             'kept': "guest '%s': no owned snapshot matches the retention rule" % guest,
             'created': "created snapshot '%s' of guest '%s'" % (name, guest),
             'deleted': "deleted %s of guest '%s'" % (', '.join("'%s'" % s.name for s in plan.targets), guest),
@@ -489,7 +513,7 @@ class SnapshotEngine:
             gone = set()
             for target in plan.targets:
                 gone.add(target.id)
-                if request.remove_children and request.state == 'absent':
+                if (request.remove_children or request.remove_all) and request.state == 'absent':
                     gone.update(d.id for d in descendants(snaps, target))
             for snap in snaps:
                 if snap.parent_id in gone and snap.id not in gone:

@@ -78,6 +78,7 @@ def snapshot_argument_spec(backends: Sequence[Type[SnapshotBackend]], with_provi
         'kind': {'type': 'str', 'default': 'internal', 'choices': list(SNAPSHOT_KINDS)},
         'power_state': {'type': 'str', 'default': 'restore', 'choices': list(POWER_AFTER_REVERT)},
         'remove_children': {'type': 'bool', 'default': False},
+        'remove_all': {'type': 'bool', 'default': False},
         'expires_in': {'type': 'str'},
         'owner': {'type': 'str', 'default': DEFAULT_OWNER},
         'keep_last': {'type': 'int'},
@@ -169,6 +170,7 @@ def build_request(params: Dict[str, Any], backend: Type[SnapshotBackend], module
         raise InvalidRequestError('timeout must be a positive number of seconds')
     return Request(state=state, guests=refs, snapshot_name=params.get('snapshot_name'), spec=spec,
                    power_state=params['power_state'], remove_children=params['remove_children'],
+                   remove_all=params['remove_all'],
                    all_or_nothing=params['all_or_nothing'], wait=params['wait'], retention=retention,
                    owner=params.get('owner') or DEFAULT_OWNER)
 

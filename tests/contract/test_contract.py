@@ -144,3 +144,17 @@ def test_info_reports_the_tree(provider):
     assert report['guests'][0]['tree'].splitlines()[-1].strip().startswith('b')
     assert [s['name'] for s in report['snapshots']] == ['a', 'b'] or sorted(
         s['name'] for s in report['snapshots']) == ['a', 'b']
+
+
+def test_remove_all_empties_the_tree_and_then_reports_unchanged(provider):
+    ref = provider.new_guest()
+    for name in ('a', 'b'):
+        provider.create(ref, name)
+    provider.run(Request(state='reverted', guests=[ref], snapshot_name='a'))
+    provider.create(ref, 'c')
+    result = provider.run(Request(state='absent', guests=[ref], remove_all=True))
+    assert result['changed'] is True
+    assert sorted(s['name'] for s in result['results'][0]['removed']) == ['a', 'b', 'c']
+    assert names(provider, ref) == []
+    again = provider.run(Request(state='absent', guests=[ref], remove_all=True))
+    assert again['changed'] is False and again['action'] == 'absent'

@@ -360,3 +360,28 @@ def test_rollback_that_cannot_check_says_so(backend):
     with pytest.raises(PartialFailureError) as err:
         engine(backend).run(present('rel', guests=('vm1', 'vm2', 'vm3')))
     assert 'ROLLBACK INCOMPLETE, check by hand' in err.value.msg and 'connection refused' in err.value.msg
+
+
+def test_remove_all_deletes_every_branch_and_is_idempotent(backend):
+    for name in ('a', 'b'):
+        engine(backend).run(present(name))
+    engine(backend).run(request('reverted', 'a'))
+    engine(backend).run(present('c'))
+    backend.snapshots['vm1'].append(SnapshotRecord(name='other-root', id='r2'))
+    writes = len(backend.writes)
+    checked = engine(backend, check_mode=True, diff=True).run(request('absent', None, remove_all=True))
+    assert checked['changed'] is True and checked['diff']['after'] == '' and len(backend.writes) == writes
+    result = engine(backend).run(request('absent', None, remove_all=True))
+    assert result['changed'] is True
+    assert sorted(s['name'] for s in result['results'][0]['removed']) == ['a', 'b', 'c', 'other-root']
+    assert backend.snapshots['vm1'] == []
+    assert [w for w in backend.writes[writes:]] == [('delete', 'vm1', 'a', True), ('delete', 'vm1', 'other-root', True)]
+    again = engine(backend).run(request('absent', None, remove_all=True))
+    assert again['changed'] is False and again['msg'] == "guest 'vm1' has no snapshots"
+
+
+@pytest.mark.parametrize('kw', [{'state': 'present'}, {'state': 'absent', 'name': 'x'}])
+def test_remove_all_needs_absent_without_a_name(backend, kw):
+    state = kw.pop('state')
+    with pytest.raises(InvalidRequestError, match='remove_all'):
+        engine(backend).run(request(state, kw.get('name'), remove_all=True))
