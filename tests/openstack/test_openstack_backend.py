@@ -155,8 +155,8 @@ def test_boot_from_volume_snapshot_and_delete_but_revert_refused_up_front(server
     # Delete: the volume snapshot goes first, then the image.
     deleted = runner.run('absent', ref, 'bfv')
     assert deleted['changed'] is True
-    assert sdk.image.find_image(snap['id']) is None
-    assert sdk.block_storage.find_snapshot(volume_snaps[0]) is None
+    assert sdk.image.find_image(snap["id"], ignore_missing=True) is None
+    assert sdk.block_storage.find_snapshot(volume_snaps[0], ignore_missing=True) is None
     assert runner.snapshots(ref) == {}
 
 
@@ -196,7 +196,7 @@ def test_boot_from_volume_revert_with_extra_volumes_is_refused_as_partial(server
     data = sdk.block_storage.create_volume(name=unique('ostest-data'), size=1)
     sdk.block_storage.wait_for_status(data, 'available', failures=['error'], interval=0.5, wait=60)
     try:
-        sdk.compute.create_volume_attachment(server, volume_id=data.id)
+        sdk.compute.create_volume_attachment(server, volume=data)
         sdk.block_storage.wait_for_status(data, 'in-use', failures=['error'], interval=0.5, wait=60)
         ref = GuestRef(id=server.id)
         reimage.run('present', ref, 'two-volumes')
@@ -204,10 +204,10 @@ def test_boot_from_volume_revert_with_extra_volumes_is_refused_as_partial(server
             reimage.run('reverted', ref, 'two-volumes')
         assert sdk.compute.get_server(server.id).status == 'ACTIVE'
         reimage.run('absent', ref, 'two-volumes')
-        assert sdk.block_storage.find_snapshot(data.id) is None
+        assert sdk.block_storage.find_snapshot(data.id, ignore_missing=True) is None
         assert list(sdk.block_storage.snapshots(volume_id=data.id)) == []
     finally:
-        sdk.compute.delete_volume_attachment(data.id, server, ignore_missing=True)
+        sdk.compute.delete_volume_attachment(server, data.id, ignore_missing=True)
         sdk.block_storage.wait_for_status(data, 'available', failures=['error'], interval=0.5, wait=60)
         sdk.block_storage.delete_volume(data)
 

@@ -298,7 +298,7 @@ class OpenStackStack:
         to delete a volume with snapshots, and nova then silently leaks the
         root volume."""
         sid = getattr(server, "id", server)
-        srv = conn.compute.find_server(sid)
+        srv = conn.compute.find_server(sid, ignore_missing=True)
         if srv is None:
             return
         srv = conn.compute.get_server(sid)
@@ -315,14 +315,14 @@ class OpenStackStack:
             for snap_id in snapshot_ids:
                 conn.block_storage.delete_snapshot(snap_id, ignore_missing=True)
             for snap_id in snapshot_ids:
-                snap = conn.block_storage.find_snapshot(snap_id)
+                snap = conn.block_storage.find_snapshot(snap_id, ignore_missing=True)
                 if snap is not None:
                     conn.block_storage.wait_for_delete(snap, interval=0.5, wait=timeout)
         conn.compute.delete_server(srv, ignore_missing=True)
         conn.compute.wait_for_delete(srv, interval=0.5, wait=timeout)
         deadline = time.monotonic() + timeout
         for vid in own_volumes:  # nova deletes them asynchronously
-            while conn.block_storage.find_volume(vid) is not None:
+            while conn.block_storage.find_volume(vid, ignore_missing=True) is not None:
                 if time.monotonic() > deadline:
                     raise StackError("root volume %s of server %s was not deleted"
                                      % (vid, sid))

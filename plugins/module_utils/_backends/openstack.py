@@ -820,7 +820,7 @@ class OpenStackBackend(SnapshotBackend):
 
     def _poll_delete(self, op: Operation) -> None:
         for sid in op.handle['volume_snapshots']:
-            snap = self._call(lambda sid=sid: self.conn.block_storage.find_snapshot(sid),
+            snap = self._call(lambda sid=sid: self.conn.block_storage.find_snapshot(sid, ignore_missing=True),
                               'reading volume snapshot %s' % sid)
             if snap is None:
                 continue
