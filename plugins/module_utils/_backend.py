@@ -73,6 +73,14 @@ class SnapshotBackend:
         """
         return spec
 
+    def option_conflicts(self, existing: SnapshotRecord, spec: SnapshotSpec) -> List[str]:
+        """How an existing snapshot differs from ``spec.options`` (the provider-only knobs).
+
+        The engine compares the common fields itself; a provider with its own
+        options says here why an existing snapshot is not the one asked for.
+        """
+        return []
+
     def list_snapshots(self, guest: Guest) -> List[SnapshotRecord]:
         raise NotImplementedError
 

@@ -188,7 +188,7 @@ class SnapshotEngine:
         spec = dataclasses.replace(request.spec or SnapshotSpec(name=''), name=request.snapshot_name or '')
         existing = find_by_name(plan.snapshots, spec.name, plan.guest)
         if existing is not None:
-            differences = conflicts(existing, spec)
+            differences = conflicts(existing, spec) + self.backend.option_conflicts(existing, spec)
             if differences:
                 raise SnapshotConflictError(
                     "guest '%s' already has a snapshot '%s' that differs from this request: %s; "

@@ -385,3 +385,12 @@ def test_remove_all_needs_absent_without_a_name(backend, kw):
     state = kw.pop('state')
     with pytest.raises(InvalidRequestError, match='remove_all'):
         engine(backend).run(request(state, kw.get('name'), remove_all=True))
+
+
+def test_provider_options_take_part_in_the_conflict_check(backend):
+    engine(backend).run(present())
+    backend.option_conflicts = lambda existing, spec: (
+        ['volumes are not included, asked include_volumes: true'] if spec.options.get('include_volumes') else [])
+    with pytest.raises(SnapshotConflictError, match='include_volumes'):
+        engine(backend).run(present(options={'include_volumes': True}))
+    assert engine(backend).run(present())['action'] == 'exists'
