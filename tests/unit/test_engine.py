@@ -375,7 +375,7 @@ def test_remove_all_deletes_every_branch_and_is_idempotent(backend):
     assert result['changed'] is True
     assert sorted(s['name'] for s in result['results'][0]['removed']) == ['a', 'b', 'c', 'other-root']
     assert backend.snapshots['vm1'] == []
-    assert [w for w in backend.writes[writes:]] == [('delete', 'vm1', 'a', True), ('delete', 'vm1', 'other-root', True)]
+    assert backend.writes[writes:] == [('delete', 'vm1', 'a', True), ('delete', 'vm1', 'other-root', True)]
     again = engine(backend).run(request('absent', None, remove_all=True))
     assert again['changed'] is False and again['msg'] == "guest 'vm1' has no snapshots"
 
@@ -394,3 +394,19 @@ def test_provider_options_take_part_in_the_conflict_check(backend):
     with pytest.raises(SnapshotConflictError, match='include_volumes'):
         engine(backend).run(present(options={'include_volumes': True}))
     assert engine(backend).run(present())['action'] == 'exists'
+
+
+def test_prepare_revert_refuses_before_any_guest_is_touched(backend):
+    """A provider's revert pre-flight runs in the decide phase: in check mode too, and for every guest
+    of a set before the first is reverted."""
+    engine(backend).run(present(guests=('vm1', 'vm2')))
+
+    def refuse(guest, snapshot):
+        if guest.name == 'vm2':
+            raise UnsupportedError('volume v is in-use')
+    backend.prepare_revert = refuse
+    backend.writes.clear()
+    for check_mode in (True, False):
+        with pytest.raises(UnsupportedError, match='in-use'):
+            engine(backend, check_mode=check_mode).run(request('reverted', guests=('vm1', 'vm2')))
+    assert backend.writes == []
