@@ -21,15 +21,10 @@ os.environ.setdefault('ANSIBLE_COLLECTIONS_PATH', str(COLLECTIONS_ROOT))
 
 # -- services: stop at the end what this session started -------------------------------------
 # Real services are started on demand by the tests that need them (and fail those
-# tests when they cannot start). What was not running before the session is
-# stopped again when it ends, so `make test` leaves the machine as it found it.
+# tests when they cannot start). What this session started is stopped again when
+# it ends, so `make test` leaves the machine as it found it -- and a session never
+# stops a service that another run on the same machine started.
 _RUNNING_BEFORE = {}
-
-
-def _libvirt_answers() -> bool:
-    import subprocess
-    return subprocess.run(['bash', str(REPO / 'tests/services/libvirt/up.sh'), 'status'],
-                          capture_output=True, check=False).returncode == 0
 
 
 def _openstack_running() -> bool:
@@ -38,14 +33,15 @@ def _openstack_running() -> bool:
 
 
 def pytest_sessionstart(session):
-    _RUNNING_BEFORE['libvirt'] = _libvirt_answers()
     _RUNNING_BEFORE['openstack'] = _openstack_running()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if not _RUNNING_BEFORE.get('openstack', True) and _openstack_running():
+    harness = sys.modules.get('contract.harness_openstack')
+    used_stack = harness is not None and getattr(harness, '_SHARED', {}).get('stack') is not None
+    if used_stack and not _RUNNING_BEFORE.get('openstack', True) and _openstack_running():
         from services.openstack import OpenStackStack
         OpenStackStack().stop()
-    if not _RUNNING_BEFORE.get('libvirt', True) and _libvirt_answers():
-        from services.libvirt import stop_daemon
-        stop_daemon()
+    libvirt_service = sys.modules.get('services.libvirt')
+    if libvirt_service is not None and libvirt_service.STARTED_HERE['daemon']:
+        libvirt_service.stop_daemon()

@@ -48,6 +48,10 @@ AGENT_CHANNEL = ("<channel type='unix'><source mode='bind'/>"
                  "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>")
 
 
+#: whether ensure_daemon() started the daemon in this process (so the test session stops it again)
+STARTED_HERE = {'daemon': False}
+
+
 def ensure_daemon(python: Optional[str] = None) -> None:
     """Start libvirtd (installing it if needed); raise with its output when it cannot."""
     env = dict(os.environ)
@@ -56,6 +60,8 @@ def ensure_daemon(python: Optional[str] = None) -> None:
     proc = subprocess.run(['bash', str(HERE / 'up.sh')], env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError('libvirt daemon could not be started:\n%s%s' % (proc.stdout, proc.stderr))
+    if 'libvirt-up: starting ' in proc.stderr:
+        STARTED_HERE['daemon'] = True
 
 
 def stop_daemon() -> None:
