@@ -76,3 +76,25 @@ options:
 requirements:
   - openstacksdk (C(pip install openstacksdk)) where the module runs
 '''
+
+    # Provider-only create options of the snapshot modules (not of the info modules).
+    SNAPSHOT_OPTIONS = r'''
+options:
+  include_volumes:
+    description:
+      - OpenStack only, with O(state=present). Also take a Cinder snapshot of every volume attached to the
+        server (its data volumes; image-backed servers only) as part of the same restore point. The snapshot
+        ids are recorded in the image property C(savepoint_volume_snapshots) and reported in
+        C(snapshot.provider_details.volumes) with their sizes; deleting the restore point deletes them too.
+      - A revert to such a snapshot also reverts each of those volumes with Cinder revert-to-snapshot (volume
+        API microversion 3.40) and rebuilds the server. Cinder reverts only detached (C(available)) volumes
+        and only to a volume's latest snapshot (by its creation time, to the second). The revert is refused
+        before anything is changed, saying why, when a volume is still attached (detach it first, attach it
+        again afterwards; this collection does not detach volumes behind the guest's back) or when the
+        snapshot is not the volume's latest.
+      - An existing snapshot of the same name taken with a different O(include_volumes) is a conflict, never
+        reported as existing.
+      - Refused for boot-from-volume servers (their snapshots already hold every attached volume).
+    type: bool
+    default: false
+'''

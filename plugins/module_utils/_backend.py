@@ -81,6 +81,10 @@ class SnapshotBackend:
         """
         return []
 
+    def prepare_revert(self, guest: Guest, snapshot: SnapshotRecord) -> None:
+        """Check a revert to ``snapshot`` before anything is written (also in check mode and for every
+        guest of a snapshot set before any is touched); raise for what cannot be done."""
+
     def list_snapshots(self, guest: Guest) -> List[SnapshotRecord]:
         raise NotImplementedError
 

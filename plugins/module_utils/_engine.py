@@ -265,6 +265,7 @@ class SnapshotEngine:
         if snap.kind == 'external' and not caps.revert_external:
             raise UnsupportedError(caps.why_not('revert_external', '%s cannot revert to external snapshots'
                                                 % self.backend.provider))
+        self.backend.prepare_revert(plan.guest, snap)
         plan.action = 'revert'
         plan.targets = [snap]
         if snap.current:

@@ -175,6 +175,20 @@ def build_request(params: Dict[str, Any], backend: Type[SnapshotBackend], module
                    owner=params.get('owner') or DEFAULT_OWNER)
 
 
+def refuse_foreign_spec_options(params: Dict[str, Any], backend: Type[SnapshotBackend],
+                                backends: Sequence[Type[SnapshotBackend]]) -> None:
+    """A provider-only option set for another provider is an error, never silently ignored."""
+    mine = getattr(backend, 'spec_options', {})
+    for other in backends:
+        for option, entry in getattr(other, 'spec_options', {}).items():
+            if option in mine:
+                continue
+            value = params.get(option)
+            if value not in (None, entry.get('default')):
+                raise InvalidRequestError("option '%s' is only used by provider %s, not by %s"
+                                          % (option, other.provider, backend.provider))
+
+
 def connection_params(params: Dict[str, Any], backend: Type[SnapshotBackend]) -> Dict[str, Any]:
     return {name: params.get(name) for name in backend.connection_options}
 
@@ -202,6 +216,7 @@ def run_snapshot_module(module: AnsibleModule, backends: Sequence[Type[SnapshotB
 
     try:
         backend_cls = choose_backend(module, backends)
+        refuse_foreign_spec_options(module.params, backend_cls, backends)
         request = build_request(module.params, backend_cls, module_name)
         request.validate()
         with backend_cls(connection_params(module.params, backend_cls)) as backend:

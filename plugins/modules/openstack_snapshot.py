@@ -25,7 +25,8 @@ description:
     It is the snapshot last created or reverted to by this collection, as long as the server was not
     rebuilt since; otherwise the snapshot image the server runs, if any.
   - Deleting a snapshot removes its image and, for boot-from-volume servers, the Cinder volume snapshots
-    its C(block_device_mapping) refers to (those first, so a failure can be retried).
+    its C(block_device_mapping) refers to (those first, so a failure can be retried); with
+    O(include_volumes) also the Cinder snapshots of the data volumes it holds.
   - Waiting for images to become active and for rebuilds is bounded by O(timeout); an unfinished
     snapshot image is deleted at the deadline, so no half-made restore point is left.
 extends_documentation_fragment:
@@ -34,6 +35,7 @@ extends_documentation_fragment:
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.openstack
+  - savepoint.virt.openstack.snapshot_options
 attributes:
   action_group:
     support: full
@@ -86,6 +88,20 @@ EXAMPLES = r'''
     region_name: RegionOne
     guests: [web01, web02]
     snapshot_name: release-42
+
+- name: Take a restore point that also holds Cinder snapshots of the server's data volumes
+  savepoint.virt.openstack_snapshot:
+    cloud: prod
+    name: db01
+    snapshot_name: pre-migration
+    include_volumes: true
+
+- name: Revert the server and its (detached) data volumes to it
+  savepoint.virt.openstack_snapshot:
+    cloud: prod
+    name: db01
+    snapshot_name: pre-migration
+    state: reverted
 
 - name: Remove owned snapshots that expired
   savepoint.virt.openstack_snapshot:

@@ -30,6 +30,7 @@ extends_documentation_fragment:
   - savepoint.virt.libvirt
   - savepoint.virt.vmware
   - savepoint.virt.openstack
+  - savepoint.virt.openstack.snapshot_options
 attributes:
   action_group:
     support: full

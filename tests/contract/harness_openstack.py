@@ -100,7 +100,7 @@ class Runner:
         spec = None
         if state == 'present':
             spec = SnapshotSpec(name=name, marker=make_marker(None, 'tests/openstack', kwargs.pop('expires_in', None)),
-                                description=kwargs.pop('description', ''))
+                                description=kwargs.pop('description', ''), options=kwargs.pop('options', {}))
         request = Request(state=state, guests=[ref] if isinstance(ref, GuestRef) else list(ref),
                           snapshot_name=name, spec=spec, **kwargs)
         with self.backend() as backend:

@@ -93,3 +93,32 @@ def test_connection_options_match_openstack_cloud():
         backend.OpenStackBackend({'auth': 'user:password'})
     with pytest.raises(InvalidRequestError):
         backend.OpenStackBackend({'boot_from_volume_revert': 'yes'})
+
+
+def test_volume_snapshots_of_an_include_volumes_image_are_only_read_from_owned_images():
+    own = image(savepoint_image_id='img-new', savepoint_volume_snapshots='vs-1,vs-2', savepoint_include_volumes='true')
+    assert backend._included_snapshot_ids(own) == ['vs-1', 'vs-2']
+    # Nova copies these properties into a hand-made snapshot of a server reverted to `own`: never ours.
+    inherited = image(savepoint_image_id='img-old', savepoint_volume_snapshots='vs-1,vs-2')
+    assert backend._included_snapshot_ids(inherited) == []
+    assert backend._included_snapshot_ids(image(savepoint_image_id='img-new', savepoint_volume_snapshots='')) == []
+
+
+def test_cinder_latest_is_compared_to_the_second():
+    assert backend._cinder_time('2026-11-25T15:00:01.000000') == backend._cinder_time('2026-11-25T15:00:01')
+    assert backend._cinder_time('2026-11-25T15:00:02') > backend._cinder_time('2026-11-25T15:00:01.999999')
+    assert backend.MAX_VOLUMES * 37 <= backend.MAX_VALUE
+
+
+@pytest.mark.parametrize('asked,has,conflict', [
+    (True, False, 'include_volumes: true'), (False, True, 'include_volumes: false'), (True, True, None),
+    (False, False, None), (None, False, None)])
+def test_include_volumes_takes_part_in_the_conflict_check(asked, has, conflict):
+    from ansible_collections.savepoint.virt.plugins.module_utils._model import SnapshotRecord, SnapshotSpec
+    existing = SnapshotRecord(name='s', id='img', provider_details={'include_volumes': has})
+    found = backend.OpenStackBackend({}).option_conflicts(existing, SnapshotSpec(name='s',
+                                                                                 options={'include_volumes': asked}))
+    if conflict is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and found[0].startswith(conflict)

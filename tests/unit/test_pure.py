@@ -113,3 +113,21 @@ def test_render_tree_marks_current_and_nests():
     records = [SnapshotRecord(name='a', id='1', created_at='1'),
                SnapshotRecord(name='b', id='2', parent_id='1', current=True, memory=True, created_at='2')]
     assert render_tree(records) == 'a\n  b (current, memory)\n'
+
+
+def test_a_provider_only_option_for_another_provider_is_refused():
+    from ansible_collections.savepoint.virt.plugins.module_utils._module import refuse_foreign_spec_options
+
+    class Plain:
+        provider = 'plain'
+        spec_options = {}
+
+    class WithVolumes:
+        provider = 'cloud'
+        spec_options = {'include_volumes': {'type': 'bool', 'default': False}}
+
+    with pytest.raises(InvalidRequestError, match="'include_volumes' is only used by provider cloud, not by plain"):
+        refuse_foreign_spec_options({'include_volumes': True}, Plain, [Plain, WithVolumes])
+    refuse_foreign_spec_options({'include_volumes': False}, Plain, [Plain, WithVolumes])
+    refuse_foreign_spec_options({'include_volumes': None}, Plain, [Plain, WithVolumes])
+    refuse_foreign_spec_options({'include_volumes': True}, WithVolumes, [Plain, WithVolumes])

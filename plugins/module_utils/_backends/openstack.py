@@ -39,6 +39,7 @@ import json
 import logging
 import os
 import re
+import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -83,8 +84,13 @@ P_CREATED_BY = PREFIX + 'created_by'
 P_EXPIRES = PREFIX + 'expires_at'
 P_SELF = PREFIX + 'image_id'
 P_BASE = PREFIX + 'base_image'
+#: include_volumes: 'true' when the restore point was asked to hold the server's data volumes
+P_INCLUDE_VOLUMES = PREFIX + 'include_volumes'
+#: include_volumes: the Cinder snapshot ids (comma-separated) of the data volumes, in this restore point
+P_VOLUME_SNAPSHOTS = PREFIX + 'volume_snapshots'
 #: every key createImage is given, so that nothing is inherited from the server's base image
-CREATE_KEYS = (P_SERVER, P_NAME, P_PARENT, P_POWER, P_DESCRIPTION, P_OWNER, P_CREATED_BY, P_EXPIRES, P_SELF, P_BASE)
+CREATE_KEYS = (P_SERVER, P_NAME, P_PARENT, P_POWER, P_DESCRIPTION, P_OWNER, P_CREATED_BY, P_EXPIRES, P_SELF, P_BASE,
+               P_INCLUDE_VOLUMES, P_VOLUME_SNAPSHOTS)
 M_CURRENT = PREFIX + 'current'
 M_CURRENT_BASE = PREFIX + 'current_base'
 
@@ -103,6 +109,12 @@ _BFV_REASON = ("server '%s' boots from volume: reverting it re-images its root v
                "set boot_from_volume_revert: reimage to allow it -- see docs/openstack.md")
 #: compute microversion that can rebuild (re-image) a volume-backed server onto another image
 REIMAGE_MICROVERSION = '2.93'
+#: volume microversion of Cinder's revert-to-snapshot (include_volumes)
+VOLUME_REVERT_MICROVERSION = '3.40'
+#: a Cinder snapshot id and its separator: at most 6 fit into one 255-character image property
+MAX_VOLUMES = MAX_VALUE // 37
+#: seconds a clean-up waits for volume snapshots still being created (Cinder deletes none while 'creating')
+SETTLE_SECONDS = 30.0
 P_CARRIER = PREFIX + 'restore_carrier_for'
 
 
@@ -194,6 +206,19 @@ def _bdm_snapshot_ids(image: Dict[str, Any]) -> List[str]:
     return [m['snapshot_id'] for m in bdm if isinstance(m, dict) and m.get('snapshot_id')]
 
 
+def _included_snapshot_ids(image: Dict[str, Any]) -> List[str]:
+    """Cinder snapshots of the data volumes an include_volumes restore point holds (owned images only)."""
+    if not _owned(image):
+        return []
+    return [sid for sid in (image.get(P_VOLUME_SNAPSHOTS) or '').split(',') if sid]
+
+
+def _cinder_time(value: Any) -> str:
+    """Cinder's created_at to the second (its database keeps no more; "latest" is decided on it)."""
+    text = str(value or '').replace('T', ' ')
+    return text.split('.', maxsplit=1)[0].rstrip('Z').split('+', maxsplit=1)[0]
+
+
 def _owned(image: Dict[str, Any]) -> bool:
     """Written by this collection (not a property set inherited from a base image).
 
@@ -231,6 +256,10 @@ class OpenStackBackend(SnapshotBackend):
                                     'description': 'Whether boot-from-volume servers may be reverted by a re-image '
                                                    'of their root volume.'},
     }
+    #: provider-only create options (argument spec entries; they land in SnapshotSpec.options)
+    spec_options = {
+        'include_volumes': {'type': 'bool', 'default': False},
+    }
 
     def __init__(self, connection: Dict[str, Any]) -> None:
         super().__init__(connection)
@@ -250,6 +279,7 @@ class OpenStackBackend(SnapshotBackend):
             raise InvalidRequestError('boot_from_volume_revert must be refuse or reimage, not %r' % (self.bfv_revert,))
         self.conn: Any = None
         self._compute_max: Optional[Tuple[int, int]] = None
+        self._volume_max: Optional[Tuple[int, int]] = None
 
     # -- session -------------------------------------------------------------
     def _where(self) -> str:
@@ -414,7 +444,52 @@ class OpenStackBackend(SnapshotBackend):
             if len(value or '') > MAX_VALUE:
                 raise InvalidRequestError('%s is %d characters long; OpenStack image properties hold at most %d'
                                           % (what, len(value), MAX_VALUE))
-        return SnapshotSpec(**dict(spec.__dict__, memory=False, quiesce='never'))
+        options = dict(spec.options or {})
+        options['include_volumes'] = _bool(options.get('include_volumes') or False, 'include_volumes')
+        if options['include_volumes']:
+            self._check_include_volumes(guest)
+        return SnapshotSpec(**dict(spec.__dict__, memory=False, quiesce='never', options=options))
+
+    def _data_volumes(self, server: Any) -> List[str]:
+        """Ids of the volumes attached to an image-backed server (all of them are data volumes)."""
+        return [v['id'] if isinstance(v, dict) else v.id for v in server.attached_volumes or []]
+
+    def _volume_microversion(self) -> Tuple[int, int]:
+        if self._volume_max is None:
+            def read() -> Tuple[int, int]:
+                data = self.conn.block_storage.get_endpoint_data()
+                found = getattr(data, 'max_microversion', None) or (3, 0)
+                return int(found[0]), int(found[1])
+            self._volume_max = self._call(read, 'reading the volume API version', ConnectionFailedError)
+        return self._volume_max
+
+    def _check_include_volumes(self, guest: Guest) -> None:
+        """include_volumes: refuse, before anything is written, what could not be reverted later."""
+        server = self._server(guest.id)
+        if self._boot_from_volume(server):
+            raise UnsupportedError("server '%s' boots from volume: its createImage snapshot already holds a Cinder "
+                                   "snapshot of every attached volume, and include_volumes (revert of data volumes "
+                                   "by Cinder revert-to-snapshot) is only offered for image-backed servers; leave "
+                                   "include_volumes unset" % guest.name)
+        if self._volume_microversion() < (3, 40):
+            raise UnsupportedError("include_volumes needs Cinder revert-to-snapshot (volume API microversion %s); "
+                                   "this cloud offers at most %d.%d"
+                                   % ((VOLUME_REVERT_MICROVERSION,) + self._volume_microversion()))
+        volumes = self._data_volumes(server)
+        if len(volumes) > MAX_VOLUMES:
+            raise UnsupportedError("server '%s' has %d attached volumes; include_volumes records at most %d volume "
+                                   "snapshots in one image property" % (guest.name, len(volumes), MAX_VOLUMES))
+
+    def option_conflicts(self, existing: SnapshotRecord, spec: SnapshotSpec) -> List[str]:
+        want = _bool((spec.options or {}).get('include_volumes') or False, 'include_volumes')
+        have = bool((existing.provider_details or {}).get('include_volumes'))
+        if want == have:
+            return []
+        if want:
+            return ['include_volumes: true, but the existing snapshot holds no snapshots of the data volumes '
+                    '(it was taken without include_volumes)']
+        return ['include_volumes: false, but the existing snapshot also holds snapshots of the data volumes '
+                '(it was taken with include_volumes: true)']
 
     # -- snapshots ---------------------------------------------------------------
     def _server_images(self, server: Any) -> List[Dict[str, Any]]:
@@ -433,6 +508,8 @@ class OpenStackBackend(SnapshotBackend):
         get = (lambda key: image.get(key) or None) if owned else (lambda key: None)
         size = image.get('size')
         bfv_snaps = _bdm_snapshot_ids(image)
+        included = _included_snapshot_ids(image)
+        volumes = [self._volume_snapshot_info(sid) for sid in included]
         record = SnapshotRecord(
             name=get(P_NAME) or image.get('name') or image['id'], id=image['id'],
             parent_id=get(P_PARENT),
@@ -442,12 +519,25 @@ class OpenStackBackend(SnapshotBackend):
             description=get(P_DESCRIPTION) or '',
             provider_details={'image_id': image['id'], 'image_name': image.get('name'),
                               'status': image.get('status'), 'boot_from_volume': bool(bfv_snaps),
-                              'volume_snapshots': bfv_snaps},
+                              'volume_snapshots': bfv_snaps + included,
+                              'include_volumes': owned and image.get(P_INCLUDE_VOLUMES) == 'true',
+                              'volumes': volumes,
+                              'volumes_size_bytes': sum(v['size_bytes'] or 0 for v in volumes)},
         )
         if get(P_OWNER):
             record.apply_marker(Marker(owner=get(P_OWNER), created_by=get(P_CREATED_BY) or '',
                                        expires_at=from_iso(get(P_EXPIRES))))
         return record
+
+    def _volume_snapshot_info(self, snapshot_id: str) -> Dict[str, Any]:
+        snap = self._call(lambda: self.conn.block_storage.find_snapshot(snapshot_id, ignore_missing=True),
+                          'reading volume snapshot %s' % snapshot_id)
+        if snap is None:
+            return {'snapshot_id': snapshot_id, 'volume_id': None, 'status': 'missing', 'size_gb': None,
+                    'size_bytes': None}
+        size = getattr(snap, 'size', None)
+        return {'snapshot_id': snapshot_id, 'volume_id': snap.volume_id, 'status': snap.status,
+                'size_gb': size, 'size_bytes': int(size) * 1024 ** 3 if size is not None else None}
 
     def _records(self, server: Any) -> Tuple[List[SnapshotRecord], Dict[str, Dict[str, Any]]]:
         images = {i['id']: i for i in self._server_images(server)}
@@ -495,11 +585,23 @@ class OpenStackBackend(SnapshotBackend):
             P_OWNER: marker_data.get('owner') or '', P_CREATED_BY: marker_data.get('created_by') or '',
             P_EXPIRES: marker_data.get('expires_at') or '', P_BASE: _server_image_id(server),
         })
-        image = self._call(lambda: self.conn.compute.create_server_image(server, spec.name, metadata=properties,
-                                                                         wait=False),
-                           "creating snapshot '%s' of server '%s'" % (spec.name, guest.name), GuestNotFoundError)
+        included: List[str] = []
+        if (spec.options or {}).get('include_volumes'):
+            # Checked again here: the server may have changed since the decide phase.
+            self._check_include_volumes(self._guest(server))
+            included = self._snapshot_volumes(guest, server, spec, marker_data)
+            properties[P_INCLUDE_VOLUMES] = 'true'
+            properties[P_VOLUME_SNAPSHOTS] = ','.join(included)
+        try:
+            image = self._call(lambda: self.conn.compute.create_server_image(server, spec.name, metadata=properties,
+                                                                             wait=False),
+                               "creating snapshot '%s' of server '%s'" % (spec.name, guest.name), GuestNotFoundError)
+        except SavepointError as exc:
+            self._drop_volume_snapshots(included, exc)
+            raise
         op = Operation(action='create', guest=guest, snapshot_name=spec.name, id=image.id,
-                       handle={'step': 'create', 'image_id': image.id, 'server_id': server.id})
+                       handle={'step': 'create', 'image_id': image.id, 'server_id': server.id,
+                               'volume_snapshots': included})
         # Nova does not report how long the guest was blocked (live snapshots on libvirt are not paused).
         op.blocked_seconds = None
         if not _server_image_id(server):
@@ -507,6 +609,131 @@ class OpenStackBackend(SnapshotBackend):
             # snapshot is marked as this collection's even when the task does not wait.
             self._poll_create(op)
         return op
+
+    def _snapshot_volumes(self, guest: Guest, server: Any, spec: SnapshotSpec,
+                          marker_data: Dict[str, Any]) -> List[str]:
+        """Cinder snapshots of every attached data volume (forced: they are in-use); on a failure the ones
+        already made are deleted again and the error raised, so nothing half-made remains."""
+        made: List[str] = []
+        metadata = {P_SERVER: server.id, P_NAME: spec.name, P_OWNER: marker_data.get('owner') or '',
+                    P_CREATED_BY: marker_data.get('created_by') or ''}
+        for volume_id in self._data_volumes(server):
+            doing = "snapshotting volume %s of server '%s' for snapshot '%s'" % (volume_id, guest.name, spec.name)
+            try:
+                snap = self._call(lambda volume_id=volume_id: self.conn.block_storage.create_snapshot(
+                    volume_id=volume_id, name='savepoint-%s' % spec.name, is_forced=True,
+                    description="volume snapshot of savepoint.virt snapshot '%s' of server %s"
+                                % (spec.name, server.id),
+                    metadata=metadata), doing)
+            except SavepointError as exc:
+                self._drop_volume_snapshots(made, exc)
+                raise
+            made.append(snap.id)
+        return made
+
+    def _delete_volume_snapshots(self, snapshot_ids: List[str]) -> List[str]:
+        """Best-effort delete (clean-up of a failed create); returns the ids that could not be deleted.
+
+        Cinder refuses to delete a snapshot that is still 'creating', so those are waited for first, for at
+        most SETTLE_SECONDS.
+        """
+        left = []
+        deadline = time.monotonic() + SETTLE_SECONDS
+        for sid in snapshot_ids:
+            try:
+                while True:
+                    snap = self.conn.block_storage.find_snapshot(sid, ignore_missing=True)
+                    if snap is None or snap.status != 'creating' or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.5)
+                if snap is not None:
+                    self.conn.block_storage.delete_snapshot(sid, ignore_missing=True)
+            except Exception:  # reported by the caller, the original error stays the one raised
+                left.append(sid)
+        return left
+
+    def _drop_volume_snapshots(self, snapshot_ids: List[str], error: SavepointError) -> None:
+        """Best-effort removal of the volume snapshots of a create that failed; the error says what happened."""
+        if not snapshot_ids:
+            return
+        left = self._delete_volume_snapshots(snapshot_ids)
+        if left:
+            error.msg += '; the volume snapshot%s %s could not be deleted: remove by hand' % (
+                's' if len(left) > 1 else '', ', '.join(left))
+        else:
+            error.msg += '; the volume snapshot%s %s made for it %s deleted' % (
+                's' if len(snapshot_ids) > 1 else '', ', '.join(snapshot_ids),
+                'were' if len(snapshot_ids) > 1 else 'was')
+        error.args = (error.msg,)
+
+    def _volume_revert_plan(self, guest: Guest, snapshot: SnapshotRecord,
+                            image: Dict[str, Any]) -> List[Tuple[str, str]]:
+        """include_volumes: (volume id, Cinder snapshot id) pairs to revert, or an UnsupportedError saying why
+        a volume cannot be reverted -- all checked before anything is written."""
+        included = _included_snapshot_ids(image)
+        if not included:
+            return []
+        name = "snapshot '%s' of server '%s'" % (snapshot.name, guest.name)
+        if self._volume_microversion() < (3, 40):
+            raise UnsupportedError('%s holds snapshots of %d data volume(s); reverting them needs Cinder '
+                                   'revert-to-snapshot (volume API microversion %s), this cloud offers at most %d.%d'
+                                   % ((name, len(included), VOLUME_REVERT_MICROVERSION)
+                                      + self._volume_microversion()))
+        plan, problems = [], []
+        for sid in included:
+            snap = self._call(lambda sid=sid: self.conn.block_storage.find_snapshot(sid, ignore_missing=True),
+                              'reading volume snapshot %s of %s' % (sid, name))
+            if snap is None:
+                problems.append('its volume snapshot %s is gone' % sid)
+                continue
+            if snap.status != 'available':
+                problems.append('its volume snapshot %s (of volume %s) is %s, not available'
+                                % (sid, snap.volume_id, snap.status))
+                continue
+            find_volume = self.conn.block_storage.find_volume
+            volume = self._call(lambda vid=snap.volume_id: find_volume(vid, ignore_missing=True),
+                                'reading volume %s' % snap.volume_id)
+            if volume is None:
+                problems.append('volume %s (volume snapshot %s) no longer exists' % (snap.volume_id, sid))
+                continue
+            if volume.status != 'available':
+                attached = [a.get('server_id') for a in getattr(volume, 'attachments', None) or []
+                            if isinstance(a, dict)]
+                problems.append('volume %s is %s%s: Cinder reverts only detached (available) volumes, and this '
+                                'collection does not detach volumes behind the guest\'s back; detach it (openstack '
+                                'server remove volume), run the revert again, then attach it again'
+                                % (volume.id, volume.status,
+                                   ' (attached to server %s)' % ', '.join(attached) if attached else ''))
+                continue
+            list_snapshots = self.conn.block_storage.snapshots
+            others = self._call(lambda vid=volume.id: list(list_snapshots(details=True, volume_id=vid)),
+                                'listing the snapshots of volume %s' % volume.id)
+            mine = _cinder_time(snap.created_at)
+            later = [o.id for o in others if o.id != sid and _cinder_time(o.created_at) > mine]
+            same = [o.id for o in others if o.id != sid and _cinder_time(o.created_at) == mine]
+            if later:
+                problems.append('volume snapshot %s is not the latest snapshot of volume %s (newer: %s), and Cinder '
+                                'reverts a volume only to its latest snapshot; delete the newer snapshot(s) first '
+                                '(for restore points of this collection: their snapshot with state: absent)'
+                                % (sid, volume.id, ', '.join(later)))
+                continue
+            if same:
+                problems.append('volume snapshot %s of volume %s was taken in the same second as %s; Cinder picks '
+                                'the latest snapshot by its created_at (1 s resolution), so it cannot tell which '
+                                'one is latest' % (sid, volume.id, ', '.join(same)))
+                continue
+            plan.append((volume.id, sid))
+        if problems:
+            raise UnsupportedError('%s cannot be reverted with its data volumes, nothing was changed: %s'
+                                   % (name, '; '.join(problems)))
+        return plan
+
+    def prepare_revert(self, guest: Guest, snapshot: SnapshotRecord) -> None:
+        if not (snapshot.provider_details or {}).get('include_volumes'):
+            return
+        image = self._image(snapshot.id)
+        if image is not None:
+            self._volume_revert_plan(guest, snapshot, image)
 
     def start_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Operation:
         server = self._server(guest.id)
@@ -522,10 +749,40 @@ class OpenStackBackend(SnapshotBackend):
                                    % (snapshot.name, snapshot.id, image.get('status')))
         if self._boot_from_volume(server):
             return self._start_reimage(guest, server, snapshot, image, power_state)
+        volumes = self._volume_revert_plan(guest, snapshot, image)
+        # Data volumes first (they are detached, so independent of the rebuild), then the server.
+        reverted: List[str] = []
+        for volume_id, sid in volumes:
+            def revert(volume_id: str = volume_id, sid: str = sid) -> None:
+                response = self.conn.block_storage.post('/volumes/%s/action' % volume_id,
+                                                        json={'revert': {'snapshot_id': sid}},
+                                                        microversion=VOLUME_REVERT_MICROVERSION)
+                if response.status_code >= 400:
+                    os_exc.raise_from_response(response)
+            try:
+                self._call(revert, "reverting volume %s to volume snapshot %s of snapshot '%s'"
+                           % (volume_id, sid, snapshot.name))
+            except SavepointError as exc:
+                if reverted:
+                    exc.msg += ('; volume%s %s %s already being reverted, the server was not rebuilt'
+                                % ('s' if len(reverted) > 1 else '', ', '.join(reverted),
+                                   'are' if len(reverted) > 1 else 'is'))
+                    exc.args = (exc.msg,)
+                raise
+            reverted.append(volume_id)
         doing = "rebuilding server '%s' from snapshot '%s' (image %s)" % (guest.name, snapshot.name, snapshot.id)
-        self._call(lambda: self.conn.compute.rebuild_server(server, image=snapshot.id), doing, GuestNotFoundError)
+        try:
+            self._call(lambda: self.conn.compute.rebuild_server(server, image=snapshot.id), doing, GuestNotFoundError)
+        except SavepointError as exc:
+            if reverted:
+                exc.msg += ('; the data volume%s %s %s being reverted, but the server was not rebuilt'
+                            % ('s' if len(reverted) > 1 else '', ', '.join(reverted),
+                               'are' if len(reverted) > 1 else 'is'))
+                exc.args = (exc.msg,)
+            raise
         op = Operation(action='revert', guest=guest, snapshot_name=snapshot.name, id=snapshot.id,
-                       handle={'step': 'rebuild', 'image_id': snapshot.id, 'server_id': server.id})
+                       handle={'step': 'rebuild', 'image_id': snapshot.id, 'server_id': server.id,
+                               'volumes': [list(pair) for pair in volumes]})
         op.follow_up = lambda: self._after_revert(guest, snapshot, power_state)
         return op
 
@@ -659,7 +916,8 @@ class OpenStackBackend(SnapshotBackend):
                     if record.parent_id == parent:
                         doomed.append(record)
                         frontier.append(record.id)
-        volume_snapshots = [sid for r in doomed for sid in _bdm_snapshot_ids(images[r.id])]
+        volume_snapshots = [sid for r in doomed
+                            for sid in _bdm_snapshot_ids(images[r.id]) + _included_snapshot_ids(images[r.id])]
         # Pitfall: the volume snapshots of a boot-from-volume image go first (a root volume with snapshots
         # cannot be deleted with its server); the image only once they are gone, so a failure can be retried.
         for sid in volume_snapshots:
@@ -741,6 +999,18 @@ class OpenStackBackend(SnapshotBackend):
             return
         if image.get('status') != 'active' or getattr(server, 'task_state', None):
             return
+        for sid in handle.get('volume_snapshots') or []:
+            snap = self._call(lambda sid=sid: self.conn.block_storage.find_snapshot(sid, ignore_missing=True),
+                              'reading volume snapshot %s' % sid)
+            status = snap.status if snap is not None else 'deleted'
+            if status == 'creating':
+                return
+            if status != 'available':
+                op.finish(error=ProviderError("snapshot '%s' of server '%s' failed: Cinder left volume snapshot %s "
+                                              "of volume %s %s" % (name, op.guest.name, sid,
+                                                                   getattr(snap, 'volume_id', '?'), status)))
+                self._abandon(op)
+                return
         try:
             self._patch_image(image, {P_SELF: image['id']})
             self._set_current(server.id, image['id'], _server_image_id(server))
@@ -778,7 +1048,24 @@ class OpenStackBackend(SnapshotBackend):
                                           % (op.guest.name, _server_image_id(server) or '(none)', op.snapshot_name,
                                              op.handle['image_id'])))
             return
+        if not self._volumes_reverted(op):
+            return
         op.finish()
+
+    def _volumes_reverted(self, op: Operation) -> bool:
+        """include_volumes: True once every data volume is back to available after its revert; a volume in
+        error (Cinder's revert failed) finishes the operation with that error."""
+        for volume_id, sid in op.handle.get('volumes') or []:
+            volume = self._call(lambda volume_id=volume_id: self.conn.block_storage.get_volume(volume_id),
+                                'reading volume %s' % volume_id)
+            if volume.status == 'reverting':
+                return False
+            if volume.status != 'available':
+                op.finish(error=ProviderError("Cinder could not revert volume %s to volume snapshot %s of snapshot "
+                                              "'%s': the volume is %s (the server was rebuilt)"
+                                              % (volume_id, sid, op.snapshot_name, volume.status)))
+                return False
+        return True
 
     def _poll_reimage(self, op: Operation, server: Any) -> None:
         if server.status == 'ERROR':
@@ -832,10 +1119,15 @@ class OpenStackBackend(SnapshotBackend):
             return
         self._finish_delete(op)
 
-    def _abandon(self, op: Operation) -> None:
-        """Remove what an unfinished create left, so no half-made restore point is listed later."""
+    def _abandon(self, op: Operation) -> List[str]:
+        """Remove what an unfinished create left, so no half-made restore point is listed later; returns the
+        include_volumes snapshots that could not be deleted (and says so in the operation's error)."""
         image_id = op.handle.get('image_id')
         removed = []
+        left = self._delete_volume_snapshots(op.handle.get('volume_snapshots') or [])
+        if left and op.error is not None:
+            op.error.msg += '; the volume snapshot(s) %s could not be deleted: remove by hand' % ', '.join(left)
+            op.error.args = (op.error.msg,)
         try:
             image = self._image(image_id)
             if image is not None:
@@ -844,25 +1136,29 @@ class OpenStackBackend(SnapshotBackend):
                 self.conn.image.delete_image(image_id, ignore_missing=True)
                 removed.append(image_id)
         except Exception:  # best effort: the error already reported is the one that matters
-            return
+            return left
         if removed and op.error is not None:
             op.error.msg += '; the unfinished snapshot image %s was deleted' % image_id
             op.error.args = (op.error.msg,)
+        return left
 
     def wait(self, operations: List[Operation], policy: WaitPolicy,
              progress: Optional[ProgressCallback] = None) -> None:
         try:
             super().wait(operations, policy, progress)
         except WaitTimeoutError as exc:
-            abandoned = []
+            abandoned, left = [], []
             for op in operations:
                 for step in op.chain():
                     if not step.done and (step.handle or {}).get('step') == 'create':
-                        self._abandon(step)
+                        left.extend(self._abandon(step))
                         abandoned.append(step.handle['image_id'])
             if abandoned:
                 exc.msg += ('; the unfinished snapshot image%s %s %s deleted, so no half-made restore point '
                             'remains' % ('s' if len(abandoned) > 1 else '', ', '.join(abandoned),
                                          'were' if len(abandoned) > 1 else 'was'))
+                exc.args = (exc.msg,)
+            if left:
+                exc.msg += '; its volume snapshot(s) %s could not be deleted: remove by hand' % ', '.join(left)
                 exc.args = (exc.msg,)
             raise
