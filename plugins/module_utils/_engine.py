@@ -27,7 +27,8 @@ from ._errors import (
     SavepointError, SnapshotConflictError, SnapshotNotFoundError, UnsupportedError, WaitTimeoutError,
 )
 from ._model import (
-    POWER_AFTER_REVERT, Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, render_tree, utcnow,
+    POWER_AFTER_REVERT, Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, descendants, render_tree,
+    utcnow,
 )
 from ._retention import RetentionRule, select_for_removal
 from ._waiting import Operation, WaitPolicy
@@ -106,18 +107,6 @@ def find_by_name(snapshots: List[SnapshotRecord], name: str, guest: Guest) -> Op
             % (guest.name, len(matches), name, ', '.join(s.id for s in matches)),
             details={'snapshots': [s.to_dict() for s in matches]})
     return matches[0] if matches else None
-
-
-def descendants(snapshots: List[SnapshotRecord], root: SnapshotRecord) -> List[SnapshotRecord]:
-    found: List[SnapshotRecord] = []
-    frontier = [root.id]
-    while frontier:
-        parent = frontier.pop()
-        for snap in snapshots:
-            if snap.parent_id == parent:
-                found.append(snap)
-                frontier.append(snap.id)
-    return found
 
 
 def conflicts(existing: SnapshotRecord, spec: SnapshotSpec) -> List[str]:

@@ -230,6 +230,19 @@ class Capabilities:
         return self.reasons.get(what, default)
 
 
+def descendants(snapshots: List[SnapshotRecord], root: SnapshotRecord) -> List[SnapshotRecord]:
+    """Every snapshot below ``root`` in the tree (children, their children, ...)."""
+    found: List[SnapshotRecord] = []
+    frontier = [root.id]
+    while frontier:
+        parent = frontier.pop()
+        for snap in snapshots:
+            if snap.parent_id == parent:
+                found.append(snap)
+                frontier.append(snap.id)
+    return found
+
+
 def render_tree(snapshots: List[SnapshotRecord]) -> str:
     """The snapshot tree as indented text, for --diff and human-readable results."""
     by_id = {s.id: s for s in snapshots}

@@ -49,7 +49,9 @@ from .._errors import (
     MissingLibraryError, ProviderError, SavepointError, SnapshotNotFoundError, UnsupportedError,
     WaitTimeoutError,
 )
-from .._model import Capabilities, Guest, GuestRef, Marker, SnapshotRecord, SnapshotSpec, from_iso, to_iso
+from .._model import (
+    Capabilities, Guest, GuestRef, Marker, SnapshotRecord, SnapshotSpec, descendants, from_iso, to_iso,
+)
 from .._waiting import Operation, ProgressCallback, WaitPolicy
 
 OPENSTACK_IMPORT_ERROR = None
@@ -907,15 +909,7 @@ class OpenStackBackend(SnapshotBackend):
         if target is None:
             op.finish()
             return op
-        doomed = [target]
-        if remove_children:
-            frontier = [target.id]
-            while frontier:
-                parent = frontier.pop()
-                for record in records:
-                    if record.parent_id == parent:
-                        doomed.append(record)
-                        frontier.append(record.id)
+        doomed = [target] + (descendants(records, target) if remove_children else [])
         volume_snapshots = [sid for r in doomed
                             for sid in _bdm_snapshot_ids(images[r.id]) + _included_snapshot_ids(images[r.id])]
         # Pitfall: the volume snapshots of a boot-from-volume image go first (a root volume with snapshots
