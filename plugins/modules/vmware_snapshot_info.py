@@ -47,26 +47,12 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-
+# The same schema as savepoint.virt.snapshot_info, where each key is described.
 guests:
-  description: One entry per guest.
+  description: One entry per guest, see M(savepoint.virt.snapshot_info).
   returned: always
   type: list
   elements: dict
-  contains:
-    guest:
-      description: The guest's C(name), C(id) and C(power_state).
-      type: dict
-    snapshots:
-      description: Snapshot records, see M(savepoint.virt.snapshot) for their keys.
-      type: list
-      elements: dict
-    current:
-      description: Name of the current snapshot, or null.
-      type: str
-    tree:
-      description: The tree as indented text.
-      type: str
 snapshots:
   description: The snapshot records when exactly one guest was named; null otherwise.
   returned: always
@@ -74,10 +60,6 @@ snapshots:
   elements: dict
 msg:
   description: A one-line summary.
-  returned: always
-  type: str
-provider:
-  description: The provider.
   returned: always
   type: str
 '''
