@@ -6,6 +6,12 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 root=${SAVEPOINT_COPY_ROOT:-${TMPDIR:-/tmp}/savepoint-virt-collection}
 dest=$root/ansible_collections/savepoint/virt
+# rsync is not on a fresh Debian image; lint.sh and sanity.sh both come here first.
+command -v rsync >/dev/null || {
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends rsync >/dev/null 2>&1 ||
+        { apt-get update -qq && apt-get install -y -qq --no-install-recommends rsync >/dev/null; }
+}
 mkdir -p "$dest"
 rsync -a --delete \
     --exclude /.git --exclude /.venv --exclude /build --exclude /.cache --exclude /dist \
