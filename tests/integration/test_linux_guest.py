@@ -66,7 +66,8 @@ def test_boot_ssh_write_and_health_page(guest):
     assert guest.ssh('false', check=False).returncode == 1
     # the ports are loopback only, and every guest has its own
     for port in (guest.ssh_port, guest.http_port):
-        listening = subprocess.run(['ss', '-Htln', 'sport = :%d' % port], capture_output=True, text=True).stdout
+        listening = subprocess.run(['ss', '-Htln', 'sport = :%d' % port], capture_output=True, text=True,
+                                   check=True).stdout
         assert '127.0.0.1:%d' % port in listening and '0.0.0.0:%d' % port not in listening
 
 
@@ -135,6 +136,7 @@ def test_frozen_filesystem_is_thawed_when_the_snapshot_fails(guest):
     os.symlink('/nonexistent-savepoint-dir/overlay', overlay)
     result = step(guest, snapshot_name='doomed', kind='external', memory=False, quiesce='required')
     assert result.get('failed') is True and result.get('changed') is False, result
+    assert result['error'] == 'provider_error' and 'failed to create image file' in result['msg']
     assert 'doomed' in result['msg'] and guest.name in result['msg']
     assert 'Traceback' not in result['msg']
     assert freeze_log(guest) == ['freeze', 'thaw']   # it was frozen, and thawed again

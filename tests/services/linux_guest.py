@@ -207,12 +207,14 @@ class LinuxGuest:
     def ssh(self, cmd: str, check: bool = True, timeout: float = 120,
             connect_timeout: int = 20) -> subprocess.CompletedProcess:
         """Run cmd in the guest's shell as root; check=True raises with its output when it fails."""
-        args = ['ssh', '-i', str(self.key_file), '-p', str(self.ssh_port), '-o', 'ConnectTimeout=%d' % connect_timeout]
+        # -F /dev/null: a user's ~/.ssh/config (proxies, other keys) must not change where this goes
+        args = ['ssh', '-F', '/dev/null', '-i', str(self.key_file), '-p', str(self.ssh_port),
+                '-o', 'ConnectTimeout=%d' % connect_timeout]
         args += self.ssh_args() + ['root@127.0.0.1', cmd]
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
-            raise RuntimeError('ssh %s %r failed (rc %d): %s%s' % (self.name, cmd, proc.returncode,
-                                                                    proc.stdout, proc.stderr))
+            raise RuntimeError('ssh %s %r failed (rc %d): %s%s'
+                               % (self.name, cmd, proc.returncode, proc.stdout, proc.stderr))
         return proc
 
     def _banner(self) -> bool:
@@ -251,8 +253,10 @@ class LinuxGuest:
 
     def health(self, timeout: float = 10) -> Tuple[Optional[int], str]:
         """GET /health: (status, body); (None, reason) when nothing answers."""
+        # no proxy from the environment: the page is on loopback and nothing else may be contacted
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with urllib.request.urlopen(self.health_url, timeout=timeout) as resp:
+            with opener.open(self.health_url, timeout=timeout) as resp:
                 return resp.status, resp.read().decode(errors='replace')
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors='replace')
@@ -295,7 +299,7 @@ def start_guests(n: int, timeout: float = BOOT_TIMEOUT, **kw) -> GuestList:
     """Boot n guests in parallel; if one fails, destroy them all and raise its error."""
     build_guest(kw.get('with_python', False), kw.get('build_dir'))
     _ensure_daemon()
-    guests = GuestList(LinuxGuest(**kw) for _ in range(n))
+    guests = GuestList(LinuxGuest(**kw) for _index in range(n))
     errors: List[BaseException] = []
 
     def boot(guest: LinuxGuest) -> None:

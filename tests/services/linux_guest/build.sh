@@ -31,7 +31,7 @@ if [ "$WITH_PYTHON" = 1 ]; then VARIANT=python; INITRD=initrd-python.cpio.gz; fi
 exec 9>"$OUT/.build.lock"
 flock 9
 
-STAMP_WANT=$(cat "${BASH_SOURCE[0]}" | md5sum | cut -c1-16)-$VARIANT-$DISK_SIZE
+STAMP_WANT=$(md5sum < "${BASH_SOURCE[0]}" | cut -c1-16)-$VARIANT-$DISK_SIZE
 STAMP_FILE=$OUT/.stamp-$VARIANT
 if [ "${FORCE:-0}" != 1 ] && [ "$(cat "$STAMP_FILE" 2>/dev/null)" = "$STAMP_WANT" ] &&
    [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/$INITRD" ] && [ -s "$OUT/data.qcow2" ] && [ -s "$OUT/id_ed25519" ]; then
@@ -56,7 +56,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # ---------------------------------------------------------------- 1. resolve package names
-has_candidate() {  # (no pipe into grep -q: with pipefail, apt-cache's SIGPIPE would count as failure)
+# No pipe ever ends in a reader that stops early (grep -q, head, awk exit): under pipefail the
+# writer's SIGPIPE (rc 141) would fail the build, depending on timing.
+has_candidate() {
   local out; out=$(apt-cache policy "$1" 2>/dev/null) || return 1
   [[ $out == *"Candidate: "[!\(]* ]]
 }
@@ -66,7 +68,8 @@ if ! has_candidate linux-image-cloud-amd64; then
   has_candidate linux-image-cloud-amd64 || die "apt has no linux-image-cloud-amd64 (is this Debian 12/13 amd64?)"
 fi
 first_dep() {  # first_dep PKG REGEX: the first Depends of PKG whose name matches REGEX
-  apt-cache depends "$1" 2>/dev/null | awk -v re="$2" '$1 ~ /Depends:/ && $2 ~ re {print $2; exit}'
+  local out; out=$(apt-cache depends "$1" 2>/dev/null) || return 0
+  awk -v re="$2" '$1 ~ /Depends:/ && $2 ~ re {print $2; exit}' <<<"$out"
 }
 KPKG=$(first_dep linux-image-cloud-amd64 '^linux-image-[0-9]')
 [ -n "$KPKG" ] || die "cannot resolve the kernel package behind linux-image-cloud-amd64"
@@ -80,15 +83,15 @@ if [ "$WITH_PYTHON" = 1 ]; then
   TOP+=("$PYPKG" "libpython$PYV-minimal" "libpython$PYV-stdlib")
 fi
 # Library closure: follow Depends only into library packages (lib*, zlib1g), so neither perl nor
-# debconf come along, and the t64 renames of Debian 13 resolve by themselves.
+# debconf come along, and the t64 renames of Debian 13 resolve by themselves. apt-cache shows
+# virtual names as <name> (their real provider is listed as an alternative): those are skipped.
 declare -A WANT=()
 queue=("${TOP[@]}")
 for p in "${TOP[@]}"; do WANT[$p]=1; done
 while [ ${#queue[@]} -gt 0 ]; do
   next=()
   while read -r dep; do
-    [ -n "$dep" ] && [ -z "${WANT[$dep]:-}" ] || continue
-    has_candidate "$dep" || continue   # purely virtual names: the real provider is listed too
+    if [ -z "$dep" ] || [ -n "${WANT[$dep]:-}" ]; then continue; fi
     WANT[$dep]=1; next+=("$dep")
   done < <(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
              --no-enhances "${queue[@]}" 2>/dev/null |
@@ -110,10 +113,13 @@ if [ ${#need[@]} -gt 0 ]; then
   for p in "${need[@]}"; do compgen -G "$DEBS/${p}_*.deb" >/dev/null || die "apt-get download $p failed"; done
 fi
 SYS=$OUT/sysroot-$VARIANT
-SYS_STAMP=$(echo "$PKGS" $(ls "$DEBS") | md5sum | cut -c1-16)
+SYS_STAMP=$({ echo "$PKGS"; ls "$DEBS"; } | md5sum | cut -c1-16)
 if [ ! -e "$SYS/.unpacked-$SYS_STAMP" ]; then
   rm -rf "$SYS"; mkdir -p "$SYS"
-  for p in $PKGS; do dpkg-deb -x "$(ls "$DEBS/${p}_"*.deb | tail -1)" "$SYS"; done
+  for p in $PKGS; do
+    debs=("$DEBS/${p}_"*.deb)   # the newest version when the cache holds several
+    dpkg-deb -x "${debs[-1]}" "$SYS"
+  done
   touch "$SYS/.unpacked-$SYS_STAMP"
 fi
 sysfile() {  # sysfile PATH: PATH inside the sysroot, with or without the /usr prefix (merged /usr on 13)
@@ -193,7 +199,8 @@ add_mod() {
   local m=$1 f dep deps
   [ -n "${SEEN[$m]:-}" ] && return 0
   SEEN[$m]=1
-  f=$(find "$MODDIR" \( -name "$m.ko*" -o -name "${m//_/-}.ko*" -o -name "${m//-/_}.ko*" \) | head -1)
+  # -print -quit, not "| head -1": with pipefail, find's SIGPIPE would abort the build at random
+  f=$(find "$MODDIR" \( -name "$m.ko*" -o -name "${m//_/-}.ko*" -o -name "${m//-/_}.ko*" \) -print -quit)
   if [ -z "$f" ]; then
     grep -q "/${m//-/[-_]}\.ko" "$MODDIR/modules.builtin" 2>/dev/null && return 0
     die "kernel module $m not found in $MODDIR"
@@ -207,7 +214,8 @@ add_mod() {
               zstd -qdc "$f" > "$R/lib/modules/$base.ko" ;;
     *) die "unknown module format: $f" ;;
   esac
-  deps=$(tr '\0' '\n' < "$R/lib/modules/$base.ko" | sed -n 's/^depends=//p' | head -1)
+  deps=$(tr '\0' '\n' < "$R/lib/modules/$base.ko" | sed -n 's/^depends=//p')
+  deps=${deps%%$'\n'*}
   for dep in ${deps//,/ }; do add_mod "$dep"; done
   MODS+=("$base")
 }
