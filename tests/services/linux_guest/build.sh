@@ -7,9 +7,13 @@
 # (/data). Every .deb is fetched with `apt-get download` and unpacked with `dpkg-deb -x`: nothing
 # is installed into the host's package set except the few host tools below (when missing).
 #
-# Output in OUTDIR (cached: a second run with the same script and variant returns at once):
-#   vmlinuz, initrd.cpio.gz (WITH_PYTHON=1: initrd-python.cpio.gz), data.qcow2 (template disk,
-#   each guest gets its own copy), id_ed25519[.pub] (client key), hostkey.dropbear + hostkey.pub
+# Output (cached: a second run with the same sources and variant returns at once):
+#   OUTDIR/v-<version>/  vmlinuz, initrd.cpio.gz (WITH_PYTHON=1: initrd-python.cpio.gz), data.qcow2
+#                        (template disk: each guest gets its own copy). <version> is a hash of this
+#                        script and rootfs/, so checkouts of different versions sharing one cache
+#                        never rebuild over each other. Its path is printed on stdout.
+#   OUTDIR/              id_ed25519[.pub] (client key), hostkey.dropbear + hostkey.pub (guest host
+#                        key), debs/ (downloaded packages), sysroot-*/ (unpacked packages)
 # Environment: WITH_PYTHON=1 adds python3 (for Ansible modules other than raw),
 #              DISK_SIZE (default 64M), FORCE=1 rebuilds the initramfs.
 # Works on Debian 12 and 13 (package names are resolved through apt, not hard-coded library names).
@@ -26,17 +30,22 @@ die() { log "ERROR: $*"; exit 1; }
 
 VARIANT=base; INITRD=initrd.cpio.gz
 if [ "$WITH_PYTHON" = 1 ]; then VARIANT=python; INITRD=initrd-python.cpio.gz; fi
+VERSION=$( (cd "$HERE" && cat build.sh && find rootfs -printf '%p %m %l\n' | LC_ALL=C sort &&
+            find rootfs -type f -print0 | LC_ALL=C sort -z | xargs -0 cat) | md5sum | cut -c1-12)
+ART=$OUT/v-$VERSION
+STAMP_WANT=$VARIANT-$DISK_SIZE
+STAMP_FILE=$ART/.stamp-$VARIANT
+built() {  # the stamp is written last, after every artifact is in place
+  [ "$(cat "$STAMP_FILE" 2>/dev/null)" = "$STAMP_WANT" ] && [ -s "$ART/vmlinuz" ] && [ -s "$ART/$INITRD" ] &&
+    [ -s "$ART/data.qcow2" ] && [ -s "$OUT/id_ed25519" ] && [ -s "$OUT/hostkey.pub" ]
+}
+if [ "${FORCE:-0}" != 1 ] && built; then echo "$ART"; exit 0; fi
 
-# One build at a time per OUTDIR (tests, the demo and other engineers' runs share the cache).
+# One build at a time per OUTDIR (tests, the demo and other checkouts share the cache).
 exec 9>"$OUT/.build.lock"
 flock 9
-
-STAMP_WANT=$(md5sum < "${BASH_SOURCE[0]}" | cut -c1-16)-$VARIANT-$DISK_SIZE
-STAMP_FILE=$OUT/.stamp-$VARIANT
-if [ "${FORCE:-0}" != 1 ] && [ "$(cat "$STAMP_FILE" 2>/dev/null)" = "$STAMP_WANT" ] &&
-   [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/$INITRD" ] && [ -s "$OUT/data.qcow2" ] && [ -s "$OUT/id_ed25519" ]; then
-  exit 0
-fi
+if [ "${FORCE:-0}" != 1 ] && built; then echo "$ART"; exit 0; fi   # built while we waited
+mkdir -p "$ART"
 t0=$(date +%s%N)
 
 # ---------------------------------------------------------------- 0. host tools
@@ -131,7 +140,7 @@ LDSO=$(sysfile /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2)
 LIBPATH=$SYS/lib/x86_64-linux-gnu:$SYS/usr/lib/x86_64-linux-gnu
 inroot() { "$LDSO" --library-path "$LIBPATH" "$@"; }   # run a sysroot binary with the sysroot's libs
 BUSYBOX=$(sysfile /bin/busybox)
-cp -f "$(sysfile "/boot/vmlinuz-$KVER")" "$OUT/vmlinuz.tmp" && mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
+cp -f "$(sysfile "/boot/vmlinuz-$KVER")" "$ART/vmlinuz.tmp" && mv "$ART/vmlinuz.tmp" "$ART/vmlinuz"
 KCONF=$(sysfile "/boot/config-$KVER")
 MODDIR=$(sysfile "/lib/modules/$KVER")
 grep -q '^CONFIG_EXT4_FS=y' "$KCONF" || die "this kernel has ext4 as a module; add it to the module list"
@@ -241,20 +250,21 @@ if [ "$WITH_PYTHON" = 1 ]; then echo 'python=1' > "$R/etc/linux-guest-variant"; 
 
 # ---------------------------------------------------------------- 5. pack (busybox cpio: no host cpio needed)
 (cd "$R" && find . -mindepth 1 | LC_ALL=C sort | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) |
-  gzip -6 > "$OUT/$INITRD.tmp"
-mv "$OUT/$INITRD.tmp" "$OUT/$INITRD"
+  gzip -6 > "$ART/$INITRD.tmp"
+mv "$ART/$INITRD.tmp" "$ART/$INITRD"
 rm -rf "$R"
 
 # ---------------------------------------------------------------- 6. the template data disk
-if [ ! -s "$OUT/data.qcow2" ] || [ "$(cat "$OUT/.disk-size" 2>/dev/null)" != "$DISK_SIZE" ]; then
-  rm -f "$OUT/data.raw"
-  truncate -s "$DISK_SIZE" "$OUT/data.raw"
-  mkfs.ext4 -q -F -L guestdata -E root_owner=0:0 "$OUT/data.raw"
-  qemu-img convert -q -f raw -O qcow2 "$OUT/data.raw" "$OUT/data.qcow2.tmp"
-  mv "$OUT/data.qcow2.tmp" "$OUT/data.qcow2"; rm -f "$OUT/data.raw"
-  echo "$DISK_SIZE" > "$OUT/.disk-size"
+if [ ! -s "$ART/data.qcow2" ] || [ "$(cat "$ART/.disk-size" 2>/dev/null)" != "$DISK_SIZE" ]; then
+  rm -f "$ART/data.raw"
+  truncate -s "$DISK_SIZE" "$ART/data.raw"
+  mkfs.ext4 -q -F -L guestdata -E root_owner=0:0 "$ART/data.raw"
+  qemu-img convert -q -f raw -O qcow2 "$ART/data.raw" "$ART/data.qcow2.tmp"
+  mv "$ART/data.qcow2.tmp" "$ART/data.qcow2"; rm -f "$ART/data.raw"
+  echo "$DISK_SIZE" > "$ART/.disk-size"
 fi
 
 echo "$STAMP_WANT" > "$STAMP_FILE"
+echo "$ART"
 t1=$(date +%s%N)
-log "built $VARIANT guest: kernel $KVER, modules ${MODS[*]}, initrd $(du -h "$OUT/$INITRD" | cut -f1), $(( (t1 - t0) / 1000000 )) ms"
+log "built $VARIANT guest: kernel $KVER, modules ${MODS[*]}, initrd $(du -h "$ART/$INITRD" | cut -f1), $(( (t1 - t0) / 1000000 )) ms"
