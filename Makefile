@@ -46,10 +46,16 @@ sanity: $(STAMP)
 matrix: $(STAMP)
 	bash tests/scripts/matrix.sh
 
+# The HTML docs site (antsibull-docs, offline) in build/docs/site/build/html/; first
+# regenerates docs/docsite/rst/ from docs/*.md (commit what changed there).
+docs: $(STAMP)
+	$(PY) tests/scripts/docs.py
+
 # Everything; pytest's summary line is the last thing printed.
 test: $(STAMP)
 	bash tests/scripts/lint.sh
 	bash tests/scripts/sanity.sh
+	$(PY) tests/scripts/docs.py
 	bash tests/scripts/matrix.sh
 	$(PY) -m pytest -q -p no:cacheprovider
 

@@ -28,7 +28,7 @@ SHIPPED_TREES = ('plugins', 'roles', 'playbooks', 'meta', 'docs')
 REQUIRED_FILES = (
     'MANIFEST.json', 'FILES.json', 'README.md', 'COPYING', 'CHANGELOG.md',
     'changelogs/changelog.yaml', 'changelogs/config.yaml', 'meta/runtime.yml',
-    'requirements.txt', 'bindep.txt',
+    'requirements.txt', 'bindep.txt', 'docs/docsite/links.yml', 'docs/docsite/extra-docs.yml',
 )
 # Developer-only content: none of these may be shipped (fnmatch on tarball paths;
 # 'x/*' patterns catch everything under x/).
@@ -93,6 +93,11 @@ def test_required_files_are_shipped(members):
         assert files, '%s/ has no files in the source tree' % tree
         absent = [f for f in files if f not in members]
         assert not absent, 'source files of %s/ missing from the tarball: %s' % (tree, absent)
+    # every guide of the docs site, in the form antsibull-docs reads (docs/docsite/rst/)
+    index = yaml.safe_load((REPO / 'docs/docsite/extra-docs.yml').read_text())
+    refs = [e if isinstance(e, str) else e['ref'] for s in index['sections'] for e in s['toctree']]
+    absent = [r for r in refs if 'docs/docsite/rst/%s.rst' % r not in members]
+    assert refs and not absent, 'extra docs missing from the tarball: %s' % absent
     modules = [n for n in members if re.fullmatch(r'plugins/modules/[a-z_]+\.py', n)]
     assert 'plugins/modules/snapshot.py' in modules and len(modules) >= 2
 
