@@ -38,7 +38,7 @@ FORBIDDEN = (
     '.venv', '.venv/*', '.cache', '.cache/*', '.ansible', '.ansible/*', '.pytest_cache*',
     'extensions/molecule*', 'changelogs/fragments*', 'changelogs/.plugin-cache.yaml',
     'DEVELOPERS.md', '*__pycache__*', '*.pyc', '*.qcow2', '*.tar.gz',
-    'docs/docsite/build*', 'docs/docsite/rst*',
+    'docs/docsite/build*',
 )
 
 
