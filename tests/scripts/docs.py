@@ -82,7 +82,7 @@ def to_rst(name: str, names: List[str]) -> str:
         target = match.group(1)
         if re.match(r'[a-z]+:|#', target):
             return match.group(0)
-        path, _, _anchor = target.partition('#')
+        path = target.split('#', 1)[0]
         repo_path = os.path.normpath(os.path.join('docs', path))
         doc = re.fullmatch(r'docs/([A-Za-z0-9_-]+)\.md', repo_path)
         if doc and doc.group(1) in names:
