@@ -112,35 +112,162 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-# The result schema is the same for every provider; see the RETURN section of
-# savepoint.virt.snapshot for each key of results[] and of a snapshot record.
+# The same schema as savepoint.virt.snapshot; the OpenStack meaning of each key is given here.
 msg:
   description: What happened, in one sentence.
   returned: always
   type: str
   sample: "created snapshot 'pre-patch' of guest 'web01'"
 action:
-  description: What was done when the task names one guest, see M(savepoint.virt.snapshot).
+  description:
+    - C(created), C(exists), C(deleted), C(absent), C(reverted), C(kept), C(started),
+      or C(would ...) in check mode; null for several guests.
   returned: always
   type: str
 guest:
-  description: The guest, when the task names one guest.
+  description: The server, when the task names one guest.
   returned: always
   type: dict
+  contains:
+    name:
+      description: Server name.
+      type: str
+    id:
+      description: Server id.
+      type: str
+    power_state:
+      description: C(running), C(off), C(paused), C(suspended) or C(unknown) (from the Nova status).
+      type: str
 snapshot:
   description: The snapshot record affected, when the task names one guest.
   returned: always
   type: dict
+  contains:
+        name:
+          description: Snapshot name (the image name for images this collection did not make).
+          type: str
+        id:
+          description: Glance image id of the snapshot.
+          type: str
+        parent:
+          description: Name of the parent snapshot; null for images this collection did not make.
+          type: str
+        parent_id:
+          description: Image id of the parent snapshot.
+          type: str
+        children:
+          description: Names of the child snapshots.
+          type: list
+          elements: str
+        created_at:
+          description: Creation time of the image, ISO 8601 in UTC.
+          type: str
+        current:
+          description: Whether it is the server's current snapshot (see the module's description).
+          type: bool
+        power_state:
+          description: Power state of the server when it was taken (C(unknown) for images this collection did not make).
+          type: str
+        memory:
+          description: Always false (Nova snapshots hold the disk only).
+          type: bool
+        quiesced:
+          description: Always null (not recorded).
+          type: bool
+        kind:
+          description: Always C(internal).
+          type: str
+        size_bytes:
+          description: Image size of an active image-backed snapshot; null for boot-from-volume ones.
+          type: int
+        description:
+          description: The user's description.
+          type: str
+        owner:
+          description: Owner from the ownership marker; null for images this collection did not make.
+          type: str
+        created_by:
+          description: Which module and collection version took it; null for images this collection did not make.
+          type: str
+        expires_at:
+          description: Expiry time, ISO 8601 in UTC, or null.
+          type: str
+        provider_details:
+          description: OpenStack details of the snapshot.
+          type: dict
+          contains:
+            image_id:
+              description: Glance image id.
+              type: str
+            image_name:
+              description: Glance image name.
+              type: str
+            status:
+              description: Glance image status (C(active), C(queued), C(saving), ...).
+              type: str
+            boot_from_volume:
+              description: Whether the image is a volume-backed snapshot (its data is in Cinder snapshots).
+              type: bool
+            volume_snapshots:
+              description: Ids of the Cinder snapshots behind it (root volume of a boot-from-volume server, data volumes of O(include_volumes)).
+              type: list
+              elements: str
+            include_volumes:
+              description: Whether it was taken with O(include_volumes=true).
+              type: bool
+            volumes:
+              description: With O(include_volumes), one entry per data volume snapshot (C(snapshot_id), C(volume_id), C(status), C(size_gb), C(size_bytes)).
+              type: list
+              elements: dict
+            volumes_size_bytes:
+              description: Sum of the sizes of those volume snapshots.
+              type: int
 results:
-  description: One entry per guest, see M(savepoint.virt.snapshot).
+  description: One entry per server.
   returned: always
   type: list
   elements: dict
+  contains:
+    guest:
+      description: C(name), C(id) (server id) and C(power_state) of the server.
+      type: dict
+    action:
+      description: What was done on this server.
+      type: str
+    changed:
+      description: Whether this server was changed.
+      type: bool
+    msg:
+      description: What happened on this server.
+      type: str
+    snapshot:
+      description: The snapshot record, the keys of RV(snapshot).
+      type: dict
+    cost:
+      description:
+        - C(guest_blocked_seconds) is always null (Nova does not report it); C(size_bytes) as in the record.
+      type: dict
+    operations:
+      description: The Nova/Glance/Cinder operations waited for (C(action), C(id), C(done), C(seconds)).
+      type: list
+      elements: dict
+    removed:
+      description: Snapshots removed by O(state=pruned).
+      type: list
+      elements: dict
+    rolled_back:
+      description: True when this server's snapshot of a failed snapshot set was removed again.
+      type: bool
 provider:
   description: The provider that ran the task.
   returned: always
   type: str
   sample: openstack
+progress:
+  description: Progress lines written while waiting for long operations.
+  returned: when a wait took long
+  type: list
+  elements: str
 '''
 
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.openstack import OpenStackBackend

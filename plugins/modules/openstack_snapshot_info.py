@@ -46,21 +46,120 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-# The same schema as savepoint.virt.snapshot_info, where each key is described.
+# The same schema as savepoint.virt.snapshot_info; the OpenStack meaning of each key is given here.
 guests:
-  description: One entry per guest, see M(savepoint.virt.snapshot_info).
+  description: One entry per server.
   returned: always
   type: list
   elements: dict
+  contains:
+    guest:
+      description: The server's C(name), C(id) (server id) and C(power_state).
+      type: dict
+    snapshots:
+      description: Snapshot records, the keys of RV(snapshots).
+      type: list
+      elements: dict
+    current:
+      description: Name of the current snapshot, or null.
+      type: str
+    tree:
+      description: The tree as indented text.
+      type: str
 snapshots:
-  description: The snapshot records when exactly one guest was named; null otherwise.
+  description: The snapshot records when exactly one server was named; null otherwise.
   returned: always
   type: list
   elements: dict
+  contains:
+        name:
+          description: Snapshot name (the image name for images this collection did not make).
+          type: str
+        id:
+          description: Glance image id of the snapshot.
+          type: str
+        parent:
+          description: Name of the parent snapshot; null for images this collection did not make.
+          type: str
+        parent_id:
+          description: Image id of the parent snapshot.
+          type: str
+        children:
+          description: Names of the child snapshots.
+          type: list
+          elements: str
+        created_at:
+          description: Creation time of the image, ISO 8601 in UTC.
+          type: str
+        current:
+          description: Whether it is the server's current snapshot (see the module's description).
+          type: bool
+        power_state:
+          description: Power state of the server when it was taken (C(unknown) for images this collection did not make).
+          type: str
+        memory:
+          description: Always false (Nova snapshots hold the disk only).
+          type: bool
+        quiesced:
+          description: Always null (not recorded).
+          type: bool
+        kind:
+          description: Always C(internal).
+          type: str
+        size_bytes:
+          description: Image size of an active image-backed snapshot; null for boot-from-volume ones.
+          type: int
+        description:
+          description: The user's description.
+          type: str
+        owner:
+          description: Owner from the ownership marker; null for images this collection did not make.
+          type: str
+        created_by:
+          description: Which module and collection version took it; null for images this collection did not make.
+          type: str
+        expires_at:
+          description: Expiry time, ISO 8601 in UTC, or null.
+          type: str
+        provider_details:
+          description: OpenStack details of the snapshot.
+          type: dict
+          contains:
+            image_id:
+              description: Glance image id.
+              type: str
+            image_name:
+              description: Glance image name.
+              type: str
+            status:
+              description: Glance image status (C(active), C(queued), C(saving), ...).
+              type: str
+            boot_from_volume:
+              description: Whether the image is a volume-backed snapshot (its data is in Cinder snapshots).
+              type: bool
+            volume_snapshots:
+              description: Ids of the Cinder snapshots behind it (root volume of a boot-from-volume server, data volumes of O(include_volumes)).
+              type: list
+              elements: str
+            include_volumes:
+              description: Whether it was taken with O(include_volumes=true).
+              type: bool
+            volumes:
+              description: With O(include_volumes), one entry per data volume snapshot (C(snapshot_id), C(volume_id), C(status), C(size_gb), C(size_bytes)).
+              type: list
+              elements: dict
+            volumes_size_bytes:
+              description: Sum of the sizes of those volume snapshots.
+              type: int
 msg:
   description: A one-line summary.
   returned: always
   type: str
+provider:
+  description: The provider.
+  returned: always
+  type: str
+  sample: openstack
 '''
 
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.openstack import OpenStackBackend

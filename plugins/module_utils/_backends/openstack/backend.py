@@ -33,7 +33,8 @@ _UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-f
 
 class OpenStackBackend(SessionMixin, ImagesMixin, VolumesMixin, RebuildMixin, StepsMixin, SnapshotBackend):
     provider = 'openstack'
-    guest_fields = ('name', 'id')
+    #: uuid is the server id too (Nova server ids are UUIDs): users coming from other providers write uuid
+    guest_fields = ('name', 'uuid', 'id')
     guest_options = ('server_id',)
     connection_options = CONNECTION_OPTIONS
     #: provider-only create options (argument spec entries; they land in SnapshotSpec.options)
@@ -70,13 +71,14 @@ class OpenStackBackend(SessionMixin, ImagesMixin, VolumesMixin, RebuildMixin, St
         return Guest(id=server.id, name=server.name, power_state=POWER.get(server.status, 'unknown'), handle=server)
 
     def find_guest(self, ref: GuestRef) -> Guest:
-        if ref.uuid or ref.folder:
-            raise InvalidRequestError('OpenStack servers are named by name or server_id (an id)')
-        if ref.id:
+        if ref.folder:
+            raise InvalidRequestError('OpenStack servers have no folders: name them by name, server_id or uuid')
+        server_id = ref.id or ref.uuid
+        if server_id:
             try:
-                return self._guest(self._server(ref.id))
+                return self._guest(self._server(server_id))
             except GuestNotFoundError:
-                raise GuestNotFoundError('openstack server with id %s not found in %s' % (ref.id, self._where()))
+                raise GuestNotFoundError('openstack server with id %s not found in %s' % (server_id, self._where()))
         name = ref.name or ''
         if _UUID_RE.match(name):
             try:
