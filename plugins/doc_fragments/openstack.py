@@ -240,7 +240,7 @@ options:
       - Verify the TLS certificates of the endpoints. When given, overrides C(verify) of the cloud in
         C(clouds.yaml).
       - If not set, C(clouds.yaml) decides (for example AWX's OpenStack credential with "Verify SSL" off
-        writes C(verify: false) there); openstacksdk verifies when it says nothing.
+        sets C(verify) to V(false) there); openstacksdk verifies when it says nothing.
       - A certificate that cannot be verified fails the task with C(error=certificate_verify_failed).
     type: bool
   ca_cert:
@@ -273,7 +273,7 @@ options:
     description:
       - Level of the openstacksdk log written to O(sdk_log_path).
       - V(DEBUG) logs every request and answer; keystoneauth masks passwords and tokens in it, but the log
-        holds project and resource details: keep the file private.
+        holds project and resource details, so keep the file private.
     type: str
     choices: [INFO, DEBUG]
     default: INFO

@@ -138,14 +138,14 @@ snapshots:
               description: Whether the image is a volume-backed snapshot (its data is in Cinder snapshots).
               type: bool
             volume_snapshots:
-              description: Ids of the Cinder snapshots behind it (root volume of a boot-from-volume server, data volumes of O(include_volumes)).
+              description: Ids of the Cinder snapshots behind it (root volume of a boot-from-volume server, data volumes of C(include_volumes)).
               type: list
               elements: str
             include_volumes:
-              description: Whether it was taken with O(include_volumes=true).
+              description: Whether it was taken with C(include_volumes=true) of M(savepoint.virt.openstack_snapshot).
               type: bool
             volumes:
-              description: With O(include_volumes), one entry per data volume snapshot (C(snapshot_id), C(volume_id), C(status), C(size_gb), C(size_bytes)).
+              description: With C(include_volumes), one entry per data volume snapshot (C(snapshot_id), C(volume_id), C(status), C(size_gb), C(size_bytes)).
               type: list
               elements: dict
             volumes_size_bytes:

@@ -79,7 +79,7 @@ class TlsForwarder:
     def _accept(self) -> None:
         while not self.stopped:
             try:
-                client, _ = self.listener.accept()
+                client = self.listener.accept()[0]
             except OSError:
                 return
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()

@@ -278,4 +278,3 @@ class SessionMixin:
 
 def attached_volume_ids(server: Any) -> List[str]:
     return [v['id'] if isinstance(v, dict) else v.id for v in getattr(server, 'attached_volumes', None) or []]
-

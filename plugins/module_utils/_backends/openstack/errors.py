@@ -65,10 +65,15 @@ def scrub_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, '', ''))
 
 
+def _scrub_match(match: 're.Match[str]') -> str:
+    url = match.group(0)
+    bare = url.rstrip('.:;')  # sentence punctuation after a URL is not part of it
+    return scrub_url(bare) + url[len(bare):]
+
+
 def scrub(text: str) -> str:
     """Free text with every URL in it scrubbed."""
-    return _URL_RE.sub(lambda m: scrub_url(m.group(0).rstrip('.:;')) + m.group(0)[len(m.group(0).rstrip('.:;')):],
-                       text)
+    return _URL_RE.sub(_scrub_match, text)
 
 
 def _chain(exc: Optional[BaseException]) -> List[BaseException]:
