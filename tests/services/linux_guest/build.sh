@@ -39,7 +39,7 @@ built() {  # the stamp is written last, after every artifact is in place
   [ "$(cat "$STAMP_FILE" 2>/dev/null)" = "$STAMP_WANT" ] && [ -s "$ART/vmlinuz" ] && [ -s "$ART/$INITRD" ] &&
     [ -s "$ART/data.qcow2" ] && [ -s "$OUT/id_ed25519" ] && [ -s "$OUT/hostkey.pub" ]
 }
-if [ "${FORCE:-0}" != 1 ] && built; then echo "$ART"; exit 0; fi
+if [ "${FORCE:-0}" != 1 ] && built; then touch "$ART"; echo "$ART"; exit 0; fi
 
 # One build at a time per OUTDIR (tests, the demo and other checkouts share the cache).
 exec 9>"$OUT/.build.lock"
@@ -265,6 +265,8 @@ if [ ! -s "$ART/data.qcow2" ] || [ "$(cat "$ART/.disk-size" 2>/dev/null)" != "$D
 fi
 
 echo "$STAMP_WANT" > "$STAMP_FILE"
+# versions built by other checkouts and unused for a week go (one that is wanted again is rebuilt)
+find "$OUT" -mindepth 1 -maxdepth 1 -name 'v-*' ! -name "v-$VERSION" -mtime +7 -exec rm -rf {} +
 echo "$ART"
 t1=$(date +%s%N)
 log "built $VARIANT guest: kernel $KVER, modules ${MODS[*]}, initrd $(du -h "$ART/$INITRD" | cut -f1), $(( (t1 - t0) / 1000000 )) ms"
