@@ -117,7 +117,8 @@ class LinuxGuest:
     def health_url(self) -> str:
         return 'http://127.0.0.1:%d/health' % self.http_port
 
-    def _xml(self) -> str:
+    def domain_xml(self) -> str:
+        """The libvirt domain XML of this guest (ports and build must be set)."""
         text = (HERE / 'domain.xml.in').read_text()
         if not self.agent:
             start = text.index("    <channel type='unix'>")
@@ -146,7 +147,7 @@ class LinuxGuest:
                 continue
             self.known_hosts.write_text('[127.0.0.1]:%d %s\n' % (self.ssh_port, host_key))
             try:
-                self.dom = self._conn.defineXML(self._xml())
+                self.dom = self._conn.defineXML(self.domain_xml())
                 self.dom.create()
                 break
             except libvirt.libvirtError as exc:
