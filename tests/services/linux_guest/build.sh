@@ -74,6 +74,7 @@ has_candidate() {
 if ! has_candidate linux-image-cloud-amd64; then
   log "apt knows no packages yet: running apt-get update once"
   ( flock 8; apt-get update -qq ) 8>/tmp/savepoint-apt.lock || die "apt-get update failed"
+  LG_APT_UPDATED=1
   has_candidate linux-image-cloud-amd64 || die "apt has no linux-image-cloud-amd64 (is this Debian 12/13 amd64?)"
 fi
 first_dep() {  # first_dep PKG REGEX: the first Depends of PKG whose name matches REGEX
@@ -119,7 +120,17 @@ if [ ${#need[@]} -gt 0 ]; then
   log "apt-get download ${#need[@]} packages"
   # as root apt warns that its _apt sandbox user cannot write here; harmless
   (cd "$DEBS" && apt-get download "${need[@]}" 2>&1 | grep -v -e unsandboxed -e '^Get:' >&2) || true
-  for p in "${need[@]}"; do compgen -G "$DEBS/${p}_*.deb" >/dev/null || die "apt-get download $p failed"; done
+  for p in "${need[@]}"; do
+    compgen -G "$DEBS/${p}_*.deb" >/dev/null && continue
+    if [ -z "${LG_APT_UPDATED:-}" ]; then
+      # stale package lists (the mirror moved on to newer versions): refresh once and start over
+      log "apt-get download $p failed: running apt-get update once and resolving again"
+      ( flock 8; apt-get update -qq ) 8>/tmp/savepoint-apt.lock || die "apt-get update failed"
+      exec 9>&-
+      LG_APT_UPDATED=1 exec bash "${BASH_SOURCE[0]}" "$OUT"
+    fi
+    die "apt-get download $p failed"
+  done
 fi
 SYS=$OUT/sysroot-$VARIANT
 SYS_STAMP=$({ echo "$PKGS"; ls "$DEBS"; } | md5sum | cut -c1-16)
