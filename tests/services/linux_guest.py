@@ -139,7 +139,7 @@ class LinuxGuest:
         self._conn = _connect()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.artifacts / 'data.qcow2', self.disk)
-        host_key = (self.build_dir / 'hostkey.pub').read_text().strip()
+        host_key = self._host_key()
         last_error = None
         for _attempt in range(5):
             self.ssh_port, self.http_port = free_port(), free_port()
@@ -166,6 +166,16 @@ class LinuxGuest:
             self.destroy()
             raise
         return self
+
+    def _host_key(self) -> str:
+        # an older checkout's build sharing this cache may be rewriting the file in place right now
+        path = self.build_dir / 'hostkey.pub'
+        for _attempt in range(50):
+            text = path.read_text().strip()
+            if text.startswith('ssh-'):
+                return text
+            time.sleep(0.2)
+        raise RuntimeError('no guest host key in %s' % path)
 
     def _undefine(self) -> None:
         import libvirt
@@ -278,6 +288,8 @@ class LinuxGuest:
             'ansible_connection': 'ssh',
             'ansible_ssh_private_key_file': str(self.key_file),
             'ansible_ssh_common_args': ' '.join(self.ssh_args()),
+            # SSH connection set-up under TCG on a loaded machine can take longer than the default 10 s
+            'ansible_ssh_timeout': 60,
             'guest_name': self.name,
             'guest_uuid': self.uuid,
             'guest_health_url': self.health_url,

@@ -248,8 +248,10 @@ if [ ! -s "$OUT/hostkey.dropbear" ]; then
   inroot "$(sysfile /usr/bin/dropbearkey)" -t ed25519 -f "$OUT/hostkey.dropbear.tmp" >/dev/null
   mv "$OUT/hostkey.dropbear.tmp" "$OUT/hostkey.dropbear"
 fi
-inroot "$(sysfile /usr/bin/dropbearkey)" -y -f "$OUT/hostkey.dropbear" | awk '/^ssh-/{print $1, $2}' > "$OUT/hostkey.pub"
-[ -s "$OUT/hostkey.pub" ] || die "could not read the guest host key"
+# written aside and renamed: guests starting right now read this file
+inroot "$(sysfile /usr/bin/dropbearkey)" -y -f "$OUT/hostkey.dropbear" | awk '/^ssh-/{print $1, $2}' > "$OUT/hostkey.pub.tmp"
+[ -s "$OUT/hostkey.pub.tmp" ] || die "could not read the guest host key"
+mv "$OUT/hostkey.pub.tmp" "$OUT/hostkey.pub"
 install -m600 "$OUT/hostkey.dropbear" "$R/etc/dropbear/dropbear_ed25519_host_key"
 install -m600 "$OUT/id_ed25519.pub" "$R/root/.ssh/authorized_keys"
 
