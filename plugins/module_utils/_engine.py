@@ -27,13 +27,25 @@ from ._errors import (
     SavepointError, SnapshotConflictError, SnapshotNotFoundError, UnsupportedError, WaitTimeoutError,
 )
 from ._model import (
-    POWER_AFTER_REVERT, Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, descendants, render_tree,
-    utcnow,
+    POWER_AFTER_REVERT, Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, descendants,
+    normalise_description, render_tree, utcnow,
 )
+from ._options import STATES
 from ._retention import RetentionRule, select_for_removal
 from ._waiting import Operation, WaitPolicy
 
-STATES = ('present', 'absent', 'reverted', 'pruned')
+__all__ = ['STATES', 'Request', 'SnapshotEngine']
+
+
+def unexpected_error(exc: BaseException, doing: str) -> ProviderError:
+    """An exception that is not one of the engine's errors, as one (its text kept, no traceback)."""
+    return ProviderError('unexpected error while %s: %s: %s' % (doing, type(exc).__name__, str(exc)[:300]),
+                         provider_message=str(exc)[:300], details={'exception': type(exc).__name__})
+
+
+def marker_warnings(guest: Guest, snapshots: List[SnapshotRecord]) -> List[str]:
+    return ["guest '%s': snapshot '%s' has an %s; it is treated as not owned (never pruned)"
+            % (guest.name, s.name, s.marker_problem) for s in snapshots if s.marker_problem]
 
 
 @dataclass
@@ -49,6 +61,7 @@ class Request:
     wait: bool = True
     retention: Optional[RetentionRule] = None
     owner: Optional[str] = None
+    timeout: float = 600.0
 
     def validate(self) -> None:
         if self.state not in STATES:
@@ -116,8 +129,9 @@ def conflicts(existing: SnapshotRecord, spec: SnapshotSpec) -> List[str]:
         found.append('memory is %s, asked %s' % (existing.memory, spec.memory))
     if existing.kind != spec.kind:
         found.append("kind is '%s', asked '%s'" % (existing.kind, spec.kind))
-    if spec.description and existing.description != spec.description:
-        found.append("description is '%s', asked '%s'" % (existing.description, spec.description))
+    asked = normalise_description(spec.description)
+    if asked and normalise_description(existing.description) != asked:
+        found.append('description is %r, asked %r' % (existing.description, asked))
     if spec.quiesce == 'required' and existing.quiesced is False:
         found.append('it was taken without quiescing, asked quiesce: required')
     return found
@@ -150,13 +164,15 @@ class SnapshotEngine:
     def info(self, refs: Optional[List[GuestRef]] = None) -> Dict[str, Any]:
         guests = self.backend.find_guests(refs) if refs else self.backend.list_guests()
         reports = []
+        warnings: List[str] = []
         for guest in guests:
             snapshots = self.backend.list_snapshots(guest)
+            warnings.extend(marker_warnings(guest, snapshots))
             reports.append({'guest': guest.to_dict(), 'snapshots': [s.to_dict() for s in snapshots],
                             'current': next((s.name for s in snapshots if s.current), None),
                             'tree': render_tree(snapshots)})
         count = sum(len(r['snapshots']) for r in reports)
-        return {'changed': False, 'provider': self.backend.provider, 'guests': reports,
+        return {'changed': False, 'provider': self.backend.provider, 'guests': reports, 'warnings': warnings,
                 'snapshots': reports[0]['snapshots'] if refs and len(reports) == 1 else None,
                 'msg': '%d snapshot%s on %d guest%s' % (count, '' if count == 1 else 's',
                                                         len(reports), '' if len(reports) == 1 else 's')}
@@ -169,8 +185,11 @@ class SnapshotEngine:
             if guest.id in seen:
                 raise InvalidRequestError("guest '%s' (id %s) is named twice in one request" % (guest.name, guest.id))
             seen[guest.id] = guest
-        return [GuestPlan(guest=g, snapshots=self.backend.list_snapshots(g),
-                          capabilities=self.backend.capabilities(g)) for g in guests]
+        plans = [GuestPlan(guest=g, snapshots=self.backend.list_snapshots(g),
+                           capabilities=self.backend.capabilities(g)) for g in guests]
+        for plan in plans:
+            plan.warnings.extend(marker_warnings(plan.guest, plan.snapshots))
+        return plans
 
     # -- phase 2: decide (no writes) -------------------------------------------
     def _decide_present(self, request: Request, plan: GuestPlan) -> None:
@@ -186,6 +205,7 @@ class SnapshotEngine:
                     details={'existing': existing.to_dict()})
             plan.existing = existing
             plan.outcome = 'exists'
+            plan.warnings.extend(self._existing_warnings(request, plan.guest, existing))
             return
         caps = plan.capabilities
         provider = self.backend.provider
@@ -206,6 +226,25 @@ class SnapshotEngine:
             spec = dataclasses.replace(spec, quiesce='never')
         plan.spec = self.backend.prepare_spec(plan.guest, spec, plan.warnings)
         plan.action = 'create'
+
+    def _existing_warnings(self, request: Request, guest: Guest, existing: SnapshotRecord) -> List[str]:
+        """An existing snapshot counts as the one asked for, but say when it is not what a user assumes."""
+        found = []
+        owner = request.owner or ''
+        if not existing.owned:
+            found.append("guest '%s': snapshot '%s' already exists but was not created by savepoint.virt (no "
+                         "ownership marker): reported as exists; state=pruned will never remove it"
+                         % (guest.name, existing.name))
+        elif existing.owner != owner:
+            found.append("guest '%s': snapshot '%s' already exists but belongs to owner '%s', not '%s': reported "
+                         "as exists; its expiry and owner were not changed" % (guest.name, existing.name,
+                                                                              existing.owner, owner))
+        expires = existing.expires_datetime()
+        if expires is not None and expires <= self.now():
+            found.append("guest '%s': snapshot '%s' already exists but expired at %s: reported as exists; "
+                         "state=pruned with expired: true will remove it" % (guest.name, existing.name,
+                                                                             existing.expires_at))
+        return found
 
     def _decide_absent(self, request: Request, plan: GuestPlan) -> None:
         if request.remove_all:
@@ -306,7 +345,13 @@ class SnapshotEngine:
         for plan in active:
             plan.outcome = {'create': 'created', 'delete': 'deleted', 'revert': 'reverted'}[plan.action]
             if not request.wait:
-                plan.outcome = 'started'
+                if all(op.complete for op in plan.operations):
+                    # The provider finished before returning (libvirt is synchronous): say so.
+                    made = plan.operations[-1].result if plan.operations else None
+                    if plan.action == 'create' and isinstance(made, SnapshotRecord):
+                        plan.created = made
+                else:
+                    plan.outcome = 'started'
 
     def _read_back(self, request: Request, active: List[GuestPlan]) -> None:
         """Read the trees back where needed; a create the provider does not show is a failure."""
@@ -316,6 +361,9 @@ class SnapshotEngine:
             made = plan.operations[-1].result if plan.operations else None
             made = made if isinstance(made, SnapshotRecord) else None
             try:
+                if plan.action == 'revert':
+                    # The result reports the guest as it is after the revert, read from the provider.
+                    plan.guest = self.backend.refresh_guest(plan.guest)
                 if self.diff or (plan.action == 'create' and made is None):
                     plan.after = self.backend.list_snapshots(plan.guest)
                 if plan.action == 'create':
@@ -325,6 +373,8 @@ class SnapshotEngine:
                                             "there" % (self.backend.provider, request.snapshot_name, plan.guest.name))
             except SavepointError as exc:
                 plan.error = exc
+            except Exception as exc:  # pylint: disable=broad-except  # reported per guest, set rolled back
+                plan.error = unexpected_error(exc, "reading back guest '%s'" % plan.guest.name)
 
     def _start(self, request: Request, plan: GuestPlan, index: int) -> Optional[Operation]:
         try:
@@ -338,7 +388,11 @@ class SnapshotEngine:
             return self.backend.start_delete(plan.guest, plan.targets[index], remove_children)
         except SavepointError as exc:
             plan.error = exc
-            return None
+        except Exception as exc:  # pylint: disable=broad-except  # reported per guest, set rolled back
+            plan.error = unexpected_error(exc, "starting %s of snapshot '%s' on guest '%s'"
+                                          % (plan.action, request.snapshot_name or plan.targets[index].name
+                                             if plan.targets else request.snapshot_name, plan.guest.name))
+        return None
 
     def _wait(self, operations: List[Operation]) -> None:
         if not operations:
@@ -354,6 +408,16 @@ class SnapshotEngine:
                             'running on the provider: check before retrying'
                             % (step.action, step.snapshot_name, step.guest.name, self.policy.timeout),
                             provider_message=exc.msg)
+        except Exception as exc:  # pylint: disable=broad-except  # every unfinished step fails, none is lost
+            error = exc if isinstance(exc, SavepointError) else unexpected_error(exc, 'waiting for the provider')
+            for op in operations:
+                for step in op.chain():
+                    if not step.done or step.follow_up is not None:
+                        step.error = type(error)(
+                            "%s of snapshot '%s' on guest '%s' may not have finished: %s"
+                            % (step.action, step.snapshot_name, step.guest.name, error.msg),
+                            provider_message=error.provider_message)
+                        step.done = True
 
     def _roll_back(self, request: Request, creates: List[GuestPlan]) -> None:
         """Remove what a failed set created, so no guest keeps half a set.
@@ -374,13 +438,11 @@ class SnapshotEngine:
             except SavepointError as exc:
                 plan.rollback = 'FAILED: %s' % exc.msg
                 continue
+            except Exception as exc:  # pylint: disable=broad-except  # the other guests are still rolled back
+                plan.rollback = 'FAILED: %s' % unexpected_error(exc, 'rolling back').msg
+                continue
             ops.append((plan, op))
-        try:
-            self._wait([started for _plan, started in ops])
-        except SavepointError as exc:  # the provider went away while waiting
-            for plan, op in ops:
-                if not op.complete:
-                    op.error = exc
+        self._wait([started for _plan, started in ops])
         for plan, op in ops:
             if op.final_error is not None:
                 plan.rollback = 'FAILED: %s' % op.final_error.msg

@@ -19,6 +19,10 @@ extends_documentation_fragment:
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.libvirt
+  - savepoint.virt.vmware
+  - savepoint.virt.openstack
+  - savepoint.virt.openstack.snapshot_options
+  - savepoint.virt.module_defaults
 attributes:
   action_group:
     support: full

@@ -15,6 +15,10 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.libvirt
+  - savepoint.virt.vmware
+  - savepoint.virt.openstack
+  - savepoint.virt.openstack.snapshot_options
+  - savepoint.virt.module_defaults
 attributes:
   action_group:
     support: full

@@ -31,6 +31,7 @@ extends_documentation_fragment:
   - savepoint.virt.vmware
   - savepoint.virt.openstack
   - savepoint.virt.openstack.snapshot_options
+  - savepoint.virt.module_defaults
 attributes:
   action_group:
     support: full
