@@ -229,8 +229,11 @@ class SnapshotEngine:
 
     def _existing_warnings(self, request: Request, guest: Guest, existing: SnapshotRecord) -> List[str]:
         """An existing snapshot counts as the one asked for, but say when it is not what a user assumes."""
-        found = []
-        owner = request.owner or ''
+        found: List[str] = []
+        marker = request.spec.marker if request.spec is not None else None
+        if marker is None:   # nothing asked about ownership: nothing to compare
+            return found
+        owner = marker.owner
         if not existing.owned:
             found.append("guest '%s': snapshot '%s' already exists but was not created by savepoint.virt (no "
                          "ownership marker): reported as exists; state=pruned will never remove it"
@@ -334,8 +337,10 @@ class SnapshotEngine:
             for plan in active:
                 if plan.operations and plan.error is None:
                     plan.error = plan.operations[-1].final_error
-        if request.wait:
-            self._read_back(request, active)
+        # Read back what finished: everything when waited for, and what the provider finished
+        # before returning (libvirt is synchronous) when not.
+        self._read_back(request, [p for p in active
+                                  if request.wait or (p.operations and all(op.complete for op in p.operations))])
         failed = [p for p in active if p.error is not None]
         if failed and request.state == 'present' and request.all_or_nothing and len(plans) > 1:
             self._roll_back(request, [p for p in active if p.action == 'create'])
@@ -345,13 +350,9 @@ class SnapshotEngine:
         for plan in active:
             plan.outcome = {'create': 'created', 'delete': 'deleted', 'revert': 'reverted'}[plan.action]
             if not request.wait:
-                if all(op.complete for op in plan.operations):
-                    # The provider finished before returning (libvirt is synchronous): say so.
-                    made = plan.operations[-1].result if plan.operations else None
-                    if plan.action == 'create' and isinstance(made, SnapshotRecord):
-                        plan.created = made
-                else:
+                if not (plan.operations and all(op.complete for op in plan.operations)):
                     plan.outcome = 'started'
+                # else: the provider finished before returning (libvirt is synchronous), and says so
 
     def _read_back(self, request: Request, active: List[GuestPlan]) -> None:
         """Read the trees back where needed; a create the provider does not show is a failure."""

@@ -65,6 +65,11 @@ def parse_duration(text: Any, option: str = 'duration') -> datetime.timedelta:
     if isinstance(text, bool) or text is None:
         raise InvalidRequestError('%s must be a duration such as 12h or 7d, not %r' % (option, text))
     raw = str(text).strip()
+    if len(raw) > 40:  # no duration is that long; do not echo all of it
+        text = raw[:20] + '...'
+        if raw[:-1].isdigit() and raw[-1:].lower() in 'wdhms':
+            raise InvalidRequestError('%s: the duration %r is longer than the maximum of %d days'
+                                      % (option, text, MAX_DURATION.days))
     if not raw:
         raise InvalidRequestError('%s must not be empty: give a duration such as 12h or 7d' % option)
     if raw.isdigit():
