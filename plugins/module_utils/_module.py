@@ -59,7 +59,7 @@ def connection_spec(backends: Sequence[Type[SnapshotBackend]]) -> Dict[str, Any]
 def extra_guest_spec(backends: Sequence[Type[SnapshotBackend]]) -> Dict[str, Any]:
     spec = {}
     for backend in backends:
-        for option in getattr(backend, 'guest_options', ()):
+        for option in backend.guest_options:
             spec[option] = {'type': 'str'}
     return spec
 
@@ -67,7 +67,7 @@ def extra_guest_spec(backends: Sequence[Type[SnapshotBackend]]) -> Dict[str, Any
 def spec_option_spec(backends: Sequence[Type[SnapshotBackend]]) -> Dict[str, Any]:
     spec: Dict[str, Any] = {}
     for backend in backends:
-        spec.update(getattr(backend, 'spec_options', {}))
+        spec.update(backend.spec_options)
     return spec
 
 
@@ -137,7 +137,7 @@ def choose_backend(module: AnsibleModule, backends: Sequence[Type[SnapshotBacken
 
 def entry_keys(backend: Type[SnapshotBackend]) -> Dict[str, str]:
     """The keys a ``guests`` entry may use with this provider (moid for VMware, id/server_id for OpenStack)."""
-    options = getattr(backend, 'guest_options', ())
+    options = backend.guest_options
     keys = {}
     for key, field_name in ENTRY_KEYS.items():
         if field_name not in backend.guest_fields:
@@ -153,7 +153,7 @@ def guest_refs(params: Dict[str, Any], backend: Type[SnapshotBackend]) -> List[G
     given = {opt: params.get(opt) for opt in GUEST_OPTIONS if params.get(opt) is not None}
     for option in given:
         if GUEST_OPTIONS[option] not in backend.guest_fields or (
-                option in ('moid', 'server_id') and option not in getattr(backend, 'guest_options', ())):
+                option in ('moid', 'server_id') and option not in backend.guest_options):
             raise InvalidRequestError("option '%s' is not used by provider %s" % (option, backend.provider))
     if params.get('guests') is not None:
         if any(opt != 'folder' for opt in given):
@@ -181,12 +181,12 @@ def build_request(params: Dict[str, Any], backend: Type[SnapshotBackend], module
     """Module options -> a validated engine Request; every refusal names the option."""
     state = params['state']
     check_strings(params, secret=[name for name, entry in connection_spec(BACKENDS).items() if entry.get('no_log')])
-    params = resolve_task_options(params, state, getattr(backend, 'spec_options', {}))
+    params = resolve_task_options(params, state, backend.spec_options)
     refs = guest_refs(params, backend)
     spec = None
     if state == 'present':
         marker = make_marker(params['owner'], 'savepoint.virt.%s' % module_name, params['expires_in'])
-        options = {k: params.get(k) for k in getattr(backend, 'spec_options', {})}
+        options = {k: params.get(k) for k in backend.spec_options}
         spec = SnapshotSpec(name=params.get('snapshot_name') or '',
                             description=normalise_description(params['description']),
                             memory=params['memory'], quiesce=params['quiesce'], kind=params['kind'],
@@ -205,10 +205,10 @@ def build_request(params: Dict[str, Any], backend: Type[SnapshotBackend], module
 def refuse_foreign_spec_options(params: Dict[str, Any], backend: Type[SnapshotBackend],
                                 backends: Sequence[Type[SnapshotBackend]]) -> None:
     """A provider-only option set for another provider is an error, never silently ignored."""
-    mine = getattr(backend, 'spec_options', {})
+    mine = backend.spec_options
     # Every module accepts every provider's create options (for module_defaults), so all are checked.
     for other in list(backends) + [b for b in BACKENDS if b not in backends]:
-        for option, entry in getattr(other, 'spec_options', {}).items():
+        for option, entry in other.spec_options.items():
             if option in mine:
                 continue
             value = params.get(option)
