@@ -104,7 +104,7 @@ options:
   older_than:
     description:
       - With O(state=pruned), remove owned snapshots created longer ago than this duration (V(7d), V(36h)).
-      - A unit is required (as for O(expires_in)): a bare number is an error.
+      - A unit is required, as for O(expires_in); a bare number is an error.
     type: str
   expired:
     description:

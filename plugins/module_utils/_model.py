@@ -19,7 +19,7 @@ POWER_AFTER_REVERT = ('restore', 'on', 'off')
 
 #: units of a duration, in the only order they may be written (each at most once): 1w2d3h4m5s
 _DURATION_UNITS = (('w', 604800), ('d', 86400), ('h', 3600), ('m', 60), ('s', 1))
-_DURATION_RE = re.compile(r'^%s$' % ''.join(r'(?:(\d+)%s)?' % unit for unit, _ in _DURATION_UNITS), re.IGNORECASE)
+_DURATION_RE = re.compile(r'^%s$' % ''.join(r'(?:(\d+)%s)?' % unit for unit, _size in _DURATION_UNITS), re.IGNORECASE)
 #: the longest duration accepted: 100 years (longer is a typo, and datetime ends at year 9999)
 MAX_DURATION = datetime.timedelta(days=36525)
 #: control characters: never in names (they fake lines of --diff output, NUL breaks every SDK)

@@ -19,8 +19,8 @@ extends_documentation_fragment:
   - savepoint.virt.libvirt
   - savepoint.virt.vmware
   - savepoint.virt.openstack
-  - savepoint.virt.openstack.snapshot_options
   - savepoint.virt.module_defaults
+  - savepoint.virt.module_defaults.info
 attributes:
   action_group:
     support: full

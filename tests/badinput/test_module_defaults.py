@@ -38,8 +38,8 @@ def test_one_group_of_module_defaults_serves_every_module(tmp_path: Path):
             dict(task, name='neutral create', **{'savepoint.virt.snapshot': {
                 'provider': 'libvirt', 'name': 'test', 'snapshot_name': 'md'}}),
             dict(task, name='libvirt info', **{'savepoint.virt.libvirt_snapshot_info': {'name': 'test'}}),
-            dict(task, name='neutral info', **{'savepoint.virt.snapshot_info': {'provider': 'libvirt',
-                                                                               'name': 'test'}}),
+            dict(task, name='neutral info', **{'savepoint.virt.snapshot_info': {
+                'provider': 'libvirt', 'name': 'test'}}),
             dict(task, name='vmware info', **{'savepoint.virt.vmware_snapshot_info': {'name': 'vm'}}),
             dict(task, name='openstack info', **{'savepoint.virt.openstack_snapshot_info': {'name': 'srv'}}),
             dict(task, name='vmware create', **{'savepoint.virt.vmware_snapshot': {

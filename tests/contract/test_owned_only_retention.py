@@ -2,9 +2,10 @@
 
 Each guest holds, next to three snapshots of the default owner, the foreign kinds a real
 inventory has: one taken by hand (no marker), one of another owner that is long expired, one of
-another owner that never expires, and one whose description merely looks like a marker. Every
-retention rule that selects all owned snapshots at once (keep_last: 0, older_than, expired,
-together) must remove exactly the owned ones and leave every foreign one as it was.
+another owner that never expires, and one whose description merely looks like a marker. A
+retention rule with every criterion at once (keep_last: 0, older_than and expired: a snapshot is
+removed when any one selects it) must remove exactly the owned ones and leave every foreign one
+as it was.
 """
 
 from __future__ import annotations

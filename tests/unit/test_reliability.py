@@ -79,7 +79,7 @@ def test_an_unexpected_exception_while_waiting_fails_every_unfinished_step_and_r
 
 
 def test_an_unexpected_exception_in_read_back_is_a_guest_failure(backend, monkeypatch):
-    monkeypatch.setattr(backend, 'refresh_guest', lambda g: (_ for _ in ()).throw(Boom('x')))
+    monkeypatch.setattr(backend, 'refresh_guest', lambda guest: (item for item in ()).throw(Boom('x')))
     fast(backend).run(present('s'))
     with pytest.raises(ProviderError, match="unexpected error while reading back guest 'vm1': Boom"):
         fast(backend).run(Request(state='reverted', guests=[GuestRef(name='vm1')], snapshot_name='s'))
