@@ -177,10 +177,18 @@ def guest_refs(params: Dict[str, Any], backend: Type[SnapshotBackend]) -> List[G
     return [GuestRef(**fields)]
 
 
+def check_own_strings(params: Dict[str, Any], backend: Type[SnapshotBackend]) -> None:
+    """Empty strings and control characters, in every option this module uses. Other providers'
+    connection options are ignored entirely (they may come from the group's module_defaults)."""
+    ignored = {name for other in BACKENDS for name in other.connection_options} - set(backend.connection_options)
+    secret = [name for name, entry in backend.connection_options.items() if entry.get('no_log')]
+    check_strings({k: v for k, v in params.items() if k not in ignored}, secret=secret)
+
+
 def build_request(params: Dict[str, Any], backend: Type[SnapshotBackend], module_name: str) -> Request:
     """Module options -> a validated engine Request; every refusal names the option."""
     state = params['state']
-    check_strings(params, secret=[name for name, entry in connection_spec(BACKENDS).items() if entry.get('no_log')])
+    check_own_strings(params, backend)
     params = resolve_task_options(params, state, backend.spec_options)
     refs = guest_refs(params, backend)
     spec = None
@@ -292,7 +300,7 @@ def run_info_module(module: AnsibleModule, backends: Sequence[Type[SnapshotBacke
     doing = 'reading the options'
     try:
         backend_cls = choose_backend(module, backends)
-        check_strings(module.params, secret=[n for n, e in connection_spec(BACKENDS).items() if e.get('no_log')])
+        check_own_strings(module.params, backend_cls)
         refs = guest_refs(module.params, backend_cls)
         doing = 'reading snapshots from %s' % backend_cls.provider
         with backend_cls(connection_params(module.params, backend_cls)) as backend:

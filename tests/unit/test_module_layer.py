@@ -102,3 +102,10 @@ def test_failure_mapping_keeps_results_and_progress():
     assert module.failed['results'] == [{'changed': True}] and module.failed['error_details'] == {'guest': 'x'}
     assert module.failed['progress'] == ['still waiting'] and 'Traceback' in module.failed['exception']
     assert 'Traceback' not in module.failed['msg']
+
+
+def test_other_providers_connection_options_are_ignored_even_when_empty():
+    request = _module.build_request(params(name='web', snapshot_name='s', hostname='', cloud=''), LibvirtBackend, 'x')
+    assert request.guests == [GuestRef(name='web')]
+    with pytest.raises(InvalidRequestError, match='hostname must not be empty'):
+        _module.build_request(params(name='web', snapshot_name='s', hostname=''), VmwareBackend, 'x')
