@@ -298,6 +298,7 @@ class Capabilities:
     revert_external: bool = False
     delete_children: bool = True
     concurrent: bool = False
+    rename: bool = False                   # new name and/or description of an existing snapshot
     reasons: Dict[str, str] = field(default_factory=dict)
 
     def why_not(self, what: str, default: str) -> str:
