@@ -382,8 +382,9 @@ class SnapshotEngine(ResultBuilder):
             made = plan.operations[-1].result if plan.operations else None
             made = made if isinstance(made, SnapshotRecord) else None
             try:
-                if plan.action == 'revert':
-                    # The result reports the guest as it is after the revert, read from the provider.
+                if plan.action in ('revert', 'delete'):
+                    # The result reports the guest as it is after the act, read from the provider (the
+                    # power state after a revert; whether its disks need consolidating after removals).
                     plan.guest = self.backend.refresh_guest(plan.guest)
                 if self.diff or (plan.action == 'create' and made is None) or plan.action == 'rename':
                     plan.after = self.backend.list_snapshots(plan.guest)

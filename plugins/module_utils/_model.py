@@ -183,9 +183,12 @@ class Guest:
     name: str
     power_state: str = 'unknown'
     handle: Any = field(default=None, repr=False, compare=False)
+    #: what only this provider knows of the guest (VMware: consolidation_needed); empty for most
+    provider_details: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {'name': self.name, 'id': self.id, 'power_state': self.power_state}
+        return {'name': self.name, 'id': self.id, 'power_state': self.power_state,
+                'provider_details': dict(self.provider_details)}
 
 
 @dataclass

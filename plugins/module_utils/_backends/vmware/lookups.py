@@ -94,7 +94,9 @@ class VmwareLookups(VmwareSession):
     def _guest(self, moid: str, props: Dict[str, Any]) -> Guest:
         self._props[moid] = props
         return Guest(id=moid, name=props.get('name', moid),
-                     power_state=POWER.get(str(props.get('runtime.powerState')), 'unknown'), handle=props['_obj'])
+                     power_state=POWER.get(str(props.get('runtime.powerState')), 'unknown'), handle=props['_obj'],
+                     # vSphere's own flag: a removal left delta disks behind that need ConsolidateVMDisks_Task
+                     provider_details={'consolidation_needed': bool(props.get('runtime.consolidationNeeded'))})
 
     def find_guest(self, ref: GuestRef) -> Guest:
         return self.find_guests([ref])[0]

@@ -46,7 +46,8 @@ def load_pyvmomi() -> bool:
 POWER = {'poweredOn': 'running', 'poweredOff': 'off', 'suspended': 'suspended'}
 CAPABILITY_FLAGS = ('snapshotOperationsSupported', 'memorySnapshotsSupported', 'quiescedSnapshotsSupported',
                     'revertToSnapshotSupported')
-GUEST_PROPS = ['name', 'runtime.powerState', 'guest.toolsRunningStatus', 'snapshot', 'layoutEx'] + [
+GUEST_PROPS = ['name', 'runtime.powerState', 'runtime.consolidationNeeded', 'guest.toolsRunningStatus', 'snapshot',
+               'layoutEx'] + [
     'capability.%s' % flag for flag in CAPABILITY_FLAGS]
 NETWORK_ERRORS = (OSError, http.client.HTTPException, socket.timeout)
 
