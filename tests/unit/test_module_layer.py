@@ -68,7 +68,7 @@ def test_bad_requests_name_the_option(given, words):
 
 @pytest.mark.parametrize('backend,keys', [
     (LibvirtBackend, {'name', 'uuid'}), (VmwareBackend, {'name', 'uuid', 'id', 'moid', 'folder'}),
-    (OpenStackBackend, {'name', 'uuid', 'id', 'server_id'}),  # main's OpenStack: uuid = the server id
+    (OpenStackBackend, {'name', 'uuid', 'id', 'server_id'}),
 ])
 def test_guests_entry_keys_per_provider(backend, keys):
     assert set(_module.entry_keys(backend)) == keys
