@@ -54,7 +54,7 @@ options:
       - V(required) fails (and changes nothing) when quiescing is not possible.
       - V(preferred) quiesces when possible and otherwise takes the snapshot without, with a
         warning saying why.
-      - A boolean is accepted as community.vmware's C(vmware_guest_snapshot) means it: V(true) is
+      - A boolean is accepted as community.vmware's C(vmware_guest_snapshot) means it, V(true) is
         V(required), V(false) is V(never).
       - O(state=present) only. When not set, V(never).
     type: raw

@@ -72,9 +72,9 @@ def resolve_task_options(params: Mapping[str, Any], state: str,
     if state == 'present' and renaming:
         creating = [name for name in CREATE_ONLY if params.get(name) is not None]
         if creating:
+            verb = 'does' if len(creating) == 1 else 'do'
             raise InvalidRequestError('%s %s not apply to a rename (new_snapshot_name/new_description): they '
-                                      'describe a snapshot to create' % (', '.join(creating),
-                                                                        'does' if len(creating) == 1 else 'do'))
+                                      'describe a snapshot to create' % (', '.join(creating), verb))
     for name, (default, _states) in TASK_OPTIONS.items():
         if resolved.get(name) is None:
             resolved[name] = default

@@ -152,4 +152,3 @@ class VmwareLookups(VmwareSession):
     def refresh_guest(self, guest: Guest) -> Guest:
         props = self._retrieve([guest.handle], sdk.vim.VirtualMachine, GUEST_PROPS, "reading guest '%s'" % guest.name)
         return self._guest(guest.id, props[guest.id])
-

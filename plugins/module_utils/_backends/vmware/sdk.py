@@ -112,4 +112,3 @@ def translate(exc: BaseException, doing: str,
         return ConnectionFailedError('%s: lost the connection to vSphere: %s' % (doing, message or fault),
                                      message or fault)
     return ProviderError('%s failed: %s' % (doing, message), message)
-

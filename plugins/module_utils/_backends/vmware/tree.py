@@ -11,6 +11,7 @@ from ..._model import SnapshotRecord, to_iso
 from ..._ownership import read_description
 from .sdk import POWER
 
+
 def power_after_revert(snapshot: SnapshotRecord, power_state: str) -> str:
     """The guest's power state after a revert: forced, or as vCenter restores it.
 
