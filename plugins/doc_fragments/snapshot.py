@@ -82,6 +82,17 @@ options:
       - Give the snapshot named by O(snapshot_name) (or O(snapshot_id)) this description; with
         O(new_snapshot_name) or alone. An empty string clears it. O(state=present) only.
     type: str
+  consolidate:
+    description:
+      - Consolidate the guest's disks after the removals of O(state=absent) or O(state=pruned).
+      - V(auto) does it where the provider says the guest needs it (VMware's C(runtime.consolidationNeeded)),
+        V(true) always, V(false) never. Providers without consolidation (libvirt, OpenStack) ignore V(auto)
+        and refuse V(true) before anything is written.
+      - The removals have happened when it runs, so a consolidation that fails is a warning on that guest, and
+        its RV(results[].guest.provider_details.consolidation_needed) says what is left.
+      - When not set, V(auto). Needs O(wait=true) (nothing is consolidated otherwise).
+    type: str
+    choices: [auto, 'true', 'false']
   kind:
     description:
       - V(internal) snapshots live inside the disk images (libvirt qcow2) or the provider's native format.

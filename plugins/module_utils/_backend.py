@@ -110,6 +110,11 @@ class SnapshotBackend:
         ownership marker. Only called when ``capabilities(guest).rename`` is true."""
         raise UnsupportedError('%s cannot rename snapshots' % self.provider)
 
+    def start_consolidate(self, guest: Guest, force: bool) -> Optional[Operation]:
+        """After removals: consolidate the guest's disks when it needs it (``force``: whatever it says);
+        None when there is nothing to do. Only called when ``capabilities(guest).consolidate`` is true."""
+        raise UnsupportedError('%s has no disk consolidation' % self.provider)
+
     # -- waiting -----------------------------------------------------------
     def poll(self, operation: Operation) -> None:
         """Update ``operation`` (done/error/result) from the provider; asynchronous providers override."""

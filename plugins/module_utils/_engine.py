@@ -30,7 +30,7 @@ from ._model import (
     POWER_AFTER_REVERT, Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, descendants,
     normalise_description, render_tree, utcnow,
 )
-from . import _rename
+from . import _consolidate, _rename
 from ._options import STATES
 from ._results import ResultBuilder
 from ._retention import RetentionRule, select_for_removal
@@ -67,6 +67,7 @@ class Request:
     snapshot_id: Optional[str] = None         # select by the provider's snapshot id instead of (or with) the name
     new_name: Optional[str] = None            # state=present: rename the selected snapshot ...
     new_description: Optional[str] = None     # ... and/or give it this description
+    consolidate: str = 'auto'                 # disks after removals: auto | true | false (_consolidate)
 
     @property
     def renames(self) -> bool:
@@ -173,6 +174,7 @@ class SnapshotEngine(ResultBuilder):
         decide = getattr(self, '_decide_%s' % request.state)
         for plan in plans:
             decide(request, plan)
+        _consolidate.check(request, plans, self.backend.provider)
         if not self.check_mode:
             self._act(request, plans)
         return self._result(request, plans)
@@ -356,6 +358,7 @@ class SnapshotEngine(ResultBuilder):
             for plan in active:
                 if plan.operations and plan.error is None:
                     plan.error = plan.operations[-1].final_error
+        _consolidate.run(self, request, active)
         # Read back what finished: everything when waited for, and what the provider finished
         # before returning (libvirt is synchronous) when not.
         self._read_back(request, [p for p in active

@@ -302,6 +302,7 @@ class Capabilities:
     delete_children: bool = True
     concurrent: bool = False
     rename: bool = False                   # new name and/or description of an existing snapshot
+    consolidate: bool = False              # disk consolidation after removals (VMware)
     reasons: Dict[str, str] = field(default_factory=dict)
 
     def why_not(self, what: str, default: str) -> str:

@@ -42,6 +42,7 @@ TASK_OPTIONS: Dict[str, Tuple[Any, Tuple[str, ...]]] = {
     'snapshot_id': (None, ('present', 'absent', 'reverted')),
     'new_snapshot_name': (None, ('present',)),
     'new_description': (None, ('present',)),
+    'consolidate': ('auto', ('absent', 'pruned')),
 }
 
 #: options that describe a snapshot to create, so they make no sense in a rename

@@ -254,7 +254,7 @@ results:
       elements: dict
       contains:
         action:
-          description: V(create), V(revert), V(delete) or V(rename).
+          description: V(create), V(revert), V(delete), V(rename) or V(consolidate).
           type: str
         id:
           description: Provider id of the operation (a vSphere task, an OpenStack image or request id) or of its object.

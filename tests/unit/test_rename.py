@@ -154,3 +154,39 @@ def test_vmware_rename_keeps_the_ownership_marker(monkeypatch):
     FakeSnapshot.calls.clear()
     backend.start_rename(guest, SnapshotRecord(name='old', id='snapshot-7'), 'newer', None)
     assert FakeSnapshot.calls == [('snapshot-7', {'name': 'newer'})]
+
+
+def test_consolidate_true_is_refused_where_the_provider_has_none_and_auto_is_a_no_op():
+    from ansible_collections.savepoint.virt.plugins.module_utils._backend import SnapshotBackend
+    backend = seeded('a', 'b')
+    absent = dict(state='absent', guests=[GuestRef(name='vm1')], snapshot_name='a')
+    writes = list(backend.writes)
+    with pytest.raises(UnsupportedError, match='memory has no disk consolidation'):
+        fast(backend).run(Request(consolidate='true', **absent))
+    assert backend.writes == writes
+    result = fast(backend).run(Request(consolidate='auto', **absent))
+    assert result['action'] == 'deleted' and [o['action'] for o in result['results'][0]['operations']] == ['delete']
+    assert 'start_consolidate' in SnapshotBackend.__dict__
+
+
+def test_consolidate_runs_after_the_removals_and_a_failure_is_a_warning():
+    backend = seeded('a', 'b')
+    backend.caps.consolidate = True
+    calls = []
+
+    def consolidate(guest, force):
+        calls.append(force)
+        if len(calls) == 2:
+            raise UnsupportedError('no ConsolidateVMDisks_Task here')
+        return None if not force else backend._op('consolidate', guest, '(disks)', lambda: None)
+    backend.start_consolidate = consolidate
+    result = fast(backend).run(Request(state='absent', guests=[GuestRef(name='vm1')], snapshot_name='a',
+                                       consolidate='true'))
+    assert calls == [True] and 'disks consolidated' in result['msg']
+    assert [o['action'] for o in result['results'][0]['operations']] == ['delete', 'consolidate']
+    result = fast(backend).run(Request(state='absent', guests=[GuestRef(name='vm1')], snapshot_name='b',
+                                       consolidate='true'))
+    assert result['changed'] is True and result['action'] == 'deleted'
+    assert 'consolidating its disks failed: no ConsolidateVMDisks_Task here' in result['warnings'][0]
+    fast(backend).run(Request(state='absent', guests=[GuestRef(name='vm1')], snapshot_name='zz', consolidate='false'))
+    assert len(calls) == 2

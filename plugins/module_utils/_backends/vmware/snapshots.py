@@ -27,7 +27,8 @@ class VmwareSnapshots(VmwareLookups):
         props = self._props[guest.id]
         flags = {flag: bool(props.get('capability.%s' % flag)) for flag in CAPABILITY_FLAGS}
         caps = Capabilities(memory=True, quiesce=True, internal=True, external=False, revert=True,
-                            revert_external=False, delete_children=True, concurrent=True, rename=True)
+                            revert_external=False, delete_children=True, concurrent=True, rename=True,
+                            consolidate=True)
         reasons = caps.reasons
         reasons['external'] = ('VMware snapshots are always internal (delta disks managed by vSphere); '
                                'use kind: internal')
@@ -208,3 +209,14 @@ class VmwareSnapshots(VmwareLookups):
         op = Operation(action='rename', guest=guest, snapshot_name=snapshot.name, handle=None, id=snapshot.id)
         op.finish()
         return op
+
+    def start_consolidate(self, guest: Guest, force: bool) -> Optional[Operation]:
+        """ConsolidateVMDisks_Task when vSphere says the guest needs it after the removals (or ``force``)."""
+        if not force:
+            props = self._retrieve([guest.handle], sdk.vim.VirtualMachine, ['runtime.consolidationNeeded'],
+                                   "reading whether guest '%s' needs disk consolidation" % guest.name)
+            if not props.get(guest.id, {}).get('runtime.consolidationNeeded'):
+                return None
+        vm = guest.handle
+        return self._start('consolidate', guest, '(disks)', vm.ConsolidateVMDisks_Task,
+                           "consolidating the disks of guest '%s'" % guest.name)
