@@ -89,7 +89,7 @@ options:
         V(true) always, V(false) never. Providers without consolidation (libvirt, OpenStack) ignore V(auto)
         and refuse V(true) before anything is written.
       - The removals have happened when it runs, so a consolidation that fails is a warning on that guest, and
-        its RV(results[].guest.provider_details.consolidation_needed) says what is left.
+        its C(consolidation_needed) in RV(results[].guest.provider_details) says what is left.
       - When not set, V(auto). Needs O(wait=true) (nothing is consolidated otherwise).
     type: str
     choices: [auto, 'true', 'false']
