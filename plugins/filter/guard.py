@@ -210,6 +210,20 @@ def guard_restore_point(loop_results: Any, host: str, target: Optional[Mapping[s
     return point
 
 
+def guard_failure(result: Any, task_name: Any = None) -> str:
+    """One line for what failed: the task, its message, and the last words of its output."""
+    result = result if isinstance(result, Mapping) else {}
+    text = str(result.get('msg') or 'failed')
+    for key in ('stderr', 'stdout'):
+        output = str(result.get(key) or '').strip()
+        if output:
+            tail = output.splitlines()[-1][:300]
+            if tail not in text:
+                text = '%s (%s)' % (text, tail)
+            break
+    return '%s: %s' % (task_name or 'a task', text)
+
+
 def guard_failed_hosts(hosts: Iterable[str], hostvars: Mapping[str, Any]) -> List[str]:
     """Hosts of the batch whose change or health check failed."""
     return [h for h in hosts if (hostvars.get(h) or {}).get('__guard_failure')]
@@ -335,6 +349,7 @@ class FilterModule:
             'guard_batch': guard_batch,
             'guard_restore_point': guard_restore_point,
             'guard_failed_hosts': guard_failed_hosts,
+            'guard_failure': guard_failure,
             'guard_report': guard_report,
             'guard_summary': guard_summary,
         }
