@@ -9,6 +9,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REAL_SERVICES := qemu or vmware or openstack
+# The tiny real Linux guest (kernel, initramfs, keys) is built here by the demo and by the tests.
+export LINUX_GUEST_CACHE ?= $(CURDIR)/.cache/linux-guest
 
 .PHONY: demo test test-fast test-qemu test-vmware test-openstack lint sanity bench clean
 
@@ -20,6 +22,7 @@ $(STAMP): requirements.txt tests/requirements.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(PY) tests/services/linux_guest.py build
 	$(PY) tests/scripts/demo.py
 
 test-fast: $(STAMP)
