@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -39,8 +40,8 @@ def guests(conn):
     made: List[TinyGuest] = []
 
     def make(count: int) -> List[TinyGuest]:
-        for _ in range(count):
-            guest = TinyGuest(conn, name='sp-guard-%s' % TinyGuest(conn).name.rsplit('-', 1)[1]).create()
+        for _index in range(count):
+            guest = TinyGuest(conn, name='sp-guard-%s' % uuid.uuid4().hex[:8]).create()
             made.append(guest)
             guest.write_pattern(BEFORE)
         return made[-count:]
