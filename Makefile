@@ -64,6 +64,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/libvirt_overhead.py
+	$(PY) benchmarks/guard_overhead.py
 
 clean:
 	rm -rf build dist tests/output .pytest_cache
