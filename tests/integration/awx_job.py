@@ -144,9 +144,19 @@ def private_data_dir(root: Path, inventory: str, project: Dict[str, Any], extrav
 
 
 def secrets_in_artifacts(pdd: Path, secrets: List[str]) -> List[str]:
-    """Every file under artifacts/ that holds one of the secrets (as text)."""
+    """Every file under artifacts/ that holds one of the secrets (as text).
+
+    Except artifacts/<ident>/command: ansible-runner's own record of the process environment
+    (the injected credentials are env vars by design, so it holds them; runner makes it 0600 and
+    AWX neither streams it back nor stores it -- AWX keeps its own redacted copy, safe_env). It
+    is checked to be private instead. Job events, stdout, status, fact cache: no exception.
+    """
     found = []
     for path in (pdd / 'artifacts').rglob('*'):
+        if path.is_file() and path.name == 'command' and path.parent.parent == pdd / 'artifacts':
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                found.append('%s is readable by others' % path.relative_to(pdd))
+            continue
         if path.is_file():
             text = path.read_text(errors='replace')
             for secret in secrets:
