@@ -106,7 +106,9 @@ def test_libvirt_job_reverts_the_failed_guest_only(tmp_path, installed):
         hosts = {}
         for label, guest, breaks in (('web-good', good, False), ('web-bad', bad, True)):
             hostvars = guest.inventory_vars()
-            hostvars.pop('ansible_ssh_private_key_file')  # the machine credential comes through ssh-agent
+            # the machine credential comes through runner's ssh-agent: no key file, no IdentitiesOnly
+            hostvars.pop('ansible_ssh_private_key_file')
+            hostvars['ansible_ssh_common_args'] = hostvars['ansible_ssh_common_args'].replace('-o IdentitiesOnly=yes', '')
             hostvars.update({'savepoint_guest': guest.name, 'savepoint_test_break': breaks})
             hosts[label] = hostvars
         pdd = awx_job.private_data_dir(
