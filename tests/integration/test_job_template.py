@@ -157,3 +157,33 @@ def test_vmware_job_with_the_builtin_vcenter_credential(tmp_path, installed):
     finally:
         vc.destroy_made()
         vc.close()
+
+
+@pytest.mark.openstack
+def test_openstack_job_with_the_builtin_openstack_credential(tmp_path, installed, monkeypatch):
+    from contract.harness_openstack import StackServers, shared_stack
+    stack = shared_stack()
+    monkeypatch.delenv('OS_CLIENT_CONFIG_FILE')  # shared_stack() exports the test stack's; the job gets AWX's
+    auth = awx_job.yaml.safe_load(stack.clouds_yaml.read_text())['clouds']['stack-demo']['auth']
+    servers = StackServers(stack)
+    try:
+        made = [servers.boot(), servers.boot()]
+        # AWX's OpenStack credential: host, username, password, project, domain, region, verify_ssl
+        env = awx_job.inject_openstack(tmp_path / 'pdd', auth['auth_url'], auth['username'], auth['password'],
+                                       auth['project_name'], project_domain_name=auth['project_domain_name'],
+                                       domain=auth['user_domain_name'], region='RegionOne')
+        hosts = {'os-good': {'savepoint_guest': made[0].name, **controller()},
+                 'os-bad': {'savepoint_guest': made[1].name, 'savepoint_test_break': True, **controller()}}
+        pdd = awx_job.private_data_dir(
+            tmp_path, inventory(hosts, {'savepoint_provider': 'openstack'}),
+            {'patch_rollout.yml': WRAPPER, 'changes/patch.yml': API_CHANGE},
+            extravars(str(tmp_path / 'pdd' / 'project' / 'changes' / 'patch.yml')),
+            dict(env, ANSIBLE_COLLECTIONS_PATH=str(installed)))
+        run = run_job(pdd)
+        check_job(run, pdd, 'os-good', 'os-bad', [auth['password']])
+        for server in made:
+            assert stack.server_images(servers.conn, server) == []  # both restore points removed
+            assert servers.get(server.id).status == 'ACTIVE'
+    finally:
+        servers.cleanup()
+        servers.conn.close()
