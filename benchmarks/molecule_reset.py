@@ -4,6 +4,8 @@
            molecule's variables): revert the guest to its baseline restore point (taken once,
            with memory), wait for SSH, write the instance config. Before each round the guest is
            changed (a file written), so every revert has something to undo.
+  engine   the same revert without Ansible (the collection's engine and libvirt backend called from
+           Python, then SSH awaited): like for like with `rebuild`, which has no Ansible either.
   rebuild  what a create without restore points does: remove the guest, define a new one from
            its image (fresh copy of the data disk) and boot it until SSH answers.
 Both end when the guest's SSH server answers. Alternating order, median of N each; prints the
@@ -27,8 +29,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tests'))
 
+from conftest import COLLECTIONS_ROOT  # noqa: E402,F401  (links ansible_collections.savepoint.virt)
 from scripts.ansible_run import collection_env  # noqa: E402
 from services.linux_guest import LinuxGuest  # noqa: E402
+
+from ansible_collections.savepoint.virt.plugins.module_utils._backends.libvirt import LibvirtBackend  # noqa: E402
+from ansible_collections.savepoint.virt.plugins.module_utils._engine import Request, SnapshotEngine  # noqa: E402
+from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef  # noqa: E402
+
+BASELINE = 'savepoint-molecule-baseline'
 
 
 def platforms(guest: LinuxGuest) -> list:
@@ -53,20 +62,32 @@ def molecule_create(guest: LinuxGuest, workdir: Path) -> float:
     return took
 
 
+def engine_revert(guest: LinuxGuest) -> float:
+    started = time.monotonic()
+    with LibvirtBackend({'uri': 'qemu:///system'}) as backend:
+        SnapshotEngine(backend).run(Request(state='reverted', guests=[GuestRef(name=guest.name)],
+                                            snapshot_name=BASELINE))
+    guest.wait_ssh()
+    return time.monotonic() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--runs', type=int, default=3)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix='sp-bench-molecule-'))
     guest = LinuxGuest(prefix='sp-bench').start()
-    times = {'revert': [], 'rebuild': []}
+    times = {'revert': [], 'engine': [], 'rebuild': []}
     try:
         molecule_create(guest, workdir)  # first create: takes the baseline (not timed)
         for i in range(args.runs):
-            for kind in (('revert', 'rebuild') if i % 2 == 0 else ('rebuild', 'revert')):
+            for kind in (('revert', 'engine', 'rebuild') if i % 2 == 0 else ('rebuild', 'engine', 'revert')):
                 if kind == 'revert':
                     guest.ssh('echo changed > /data/bench-%d && sync' % i)
                     times['revert'].append(molecule_create(guest, workdir))
+                elif kind == 'engine':
+                    guest.ssh('echo changed > /data/bench-%d && sync' % i)
+                    times['engine'].append(engine_revert(guest))
                 else:
                     started = time.monotonic()
                     guest.destroy()
@@ -80,12 +101,14 @@ def main() -> int:
         for path in workdir.iterdir():
             path.unlink()
         os.rmdir(workdir)
-    revert, rebuild = statistics.median(times['revert']), statistics.median(times['rebuild'])
-    print('create by revert : median %.1f s of %d (%s)' % (revert, len(times['revert']),
-                                                          ', '.join('%.1f' % t for t in times['revert'])))
-    print('create by rebuild: median %.1f s of %d (%s)' % (rebuild, len(times['rebuild']),
-                                                          ', '.join('%.1f' % t for t in times['rebuild'])))
-    print('ratio rebuild/revert: %.1fx' % (rebuild / revert))
+    median = {kind: statistics.median(values) for kind, values in times.items()}
+    labels = {'revert': 'molecule_create (revert, Ansible)', 'engine': 'revert + SSH (no Ansible)',
+              'rebuild': 'rebuild + boot to SSH (no Ansible)'}
+    for kind, values in times.items():
+        print('%-36s median %5.1f s of %d (%s)' % (labels[kind], median[kind], len(values),
+                                                   ', '.join('%.1f' % t for t in values)))
+    print('ratio rebuild / revert, both without Ansible: %.1fx' % (median['rebuild'] / median['engine']))
+    print('ratio rebuild / molecule_create playbook:     %.1fx' % (median['rebuild'] / median['revert']))
     return 0
 
 
