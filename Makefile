@@ -9,6 +9,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REAL_SERVICES := qemu or vmware or openstack or ee
+# The tiny real Linux guest (kernel, initramfs, keys) is built here by the demo and by the tests.
+export LINUX_GUEST_CACHE ?= $(CURDIR)/.cache/linux-guest
 
 .PHONY: demo test test-fast test-qemu test-vmware test-openstack test-ee ee-context lint sanity matrix docs bench clean
 
@@ -20,6 +22,7 @@ $(STAMP): requirements.txt requirements-libvirt.txt requirements-vmware.txt requ
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(PY) tests/services/linux_guest.py build
 	$(PY) tests/scripts/demo.py
 
 test-fast: $(STAMP)
@@ -68,6 +71,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/libvirt_overhead.py
+	$(PY) benchmarks/guard_overhead.py
 
 clean:
 	rm -rf build dist tests/output .pytest_cache

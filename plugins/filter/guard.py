@@ -159,7 +159,8 @@ def guard_restore_point(loop_results: Any, host: str, target: Optional[Mapping[s
                         error: Optional[str] = None) -> Dict[str, Any]:
     """This host's part of the bulk snapshot tasks: taken or not, why not, pause, size, seconds."""
     point: Dict[str, Any] = {'taken': False, 'check_mode': False, 'error': None, 'snapshot': None,
-                             'pause_seconds': None, 'size_bytes': None, 'seconds': None, 'expires_at': None}
+                             'pause_seconds': None, 'size_bytes': None, 'seconds': None, 'expires_at': None,
+                             'power_state': None}
     if error:
         point['error'] = error
         return point
@@ -188,6 +189,7 @@ def guard_restore_point(loop_results: Any, host: str, target: Optional[Mapping[s
         point['size_bytes'] = cost.get('size_bytes')
         point['seconds'] = _number(ops[0].get('seconds')) if ops else None
         point['expires_at'] = snap.get('expires_at')
+        point['power_state'] = snap.get('power_state') or (entry.get('guest') or {}).get('power_state')
         action = entry.get('action') or ''
         if entry.get('error') or action == 'failed' or entry.get('rolled_back'):
             why = (entry.get('error') or {}).get('msg') or entry.get('msg') or task.get('msg')
@@ -208,6 +210,31 @@ def guard_restore_point(loop_results: Any, host: str, target: Optional[Mapping[s
         return point
     point['error'] = 'no restore point task ran for this host'
     return point
+
+
+def guard_failure(result: Any, task_name: Any = None) -> str:
+    """One line for what failed: the task, its message, and the last words of its output."""
+    result = result if isinstance(result, Mapping) else {}
+    text = str(result.get('msg') or 'failed')
+    for key in ('stderr', 'stdout'):
+        output = str(result.get(key) or '').strip()
+        if output:
+            tail = output.splitlines()[-1][:300]
+            if tail not in text:
+                text = '%s (%s)' % (text, tail)
+            break
+    return '%s: %s' % (task_name or 'a task', text)
+
+
+def guard_revert_power(point: Mapping[str, Any], wanted: str) -> str:
+    """power_state of the revert: ``before`` is the state the guest had when the restore point was taken.
+
+    A snapshot without memory (VMware's default) reverts a running guest to powered off under
+    ``restore``; a guarded change must hand the host back running, as it was.
+    """
+    if wanted != 'before':
+        return wanted
+    return {'running': 'on', 'off': 'off'}.get(str((point or {}).get('power_state')), 'restore')
 
 
 def guard_failed_hosts(hosts: Iterable[str], hostvars: Mapping[str, Any]) -> List[str]:
@@ -335,6 +362,8 @@ class FilterModule:
             'guard_batch': guard_batch,
             'guard_restore_point': guard_restore_point,
             'guard_failed_hosts': guard_failed_hosts,
+            'guard_failure': guard_failure,
+            'guard_revert_power': guard_revert_power,
             'guard_report': guard_report,
             'guard_summary': guard_summary,
         }

@@ -211,3 +211,20 @@ def test_summary_table_counts_outcomes():
     assert lines[0].split()[:4] == ['host', 'guest', 'provider', 'outcome']
     assert 'succeeded' in lines[1] and 'reverted' in lines[2]
     assert lines[-1] == '2 hosts: succeeded 1, reverted 1'
+
+
+def test_failure_line_has_the_last_words_of_the_output():
+    from ansible_collections.savepoint.virt.plugins.filter.guard import guard_failure
+    line = guard_failure({'msg': 'non-zero return code', 'stdout': 'checking\nhealth page broken'}, 'Health check')
+    assert line == 'Health check: non-zero return code (health page broken)'
+    assert guard_failure({'msg': 'boom'}, None) == 'a task: boom'
+
+
+def test_revert_power_before_is_the_state_at_the_restore_point():
+    from ansible_collections.savepoint.virt.plugins.filter.guard import guard_revert_power
+    assert guard_revert_power({'power_state': 'running'}, 'before') == 'on'
+    assert guard_revert_power({'power_state': 'off'}, 'before') == 'off'
+    assert guard_revert_power({'power_state': 'paused'}, 'before') == 'restore'
+    assert guard_revert_power({'power_state': 'running'}, 'off') == 'off'
+    point = guard_restore_point(_bulk([('a', 'created')]), 'a')
+    assert point['power_state'] is None  # the bulk fixture records none
