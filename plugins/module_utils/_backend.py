@@ -28,6 +28,11 @@ class SnapshotBackend:
     connection_options: ClassVar[Dict[str, Dict[str, Any]]] = {}
     #: which GuestRef fields this provider understands
     guest_fields: ClassVar[tuple] = ('name', 'uuid')
+    #: provider-only guest options (module options such as ``moid``, ``server_id``, ``folder``)
+    guest_options: ClassVar[tuple] = ()
+    #: provider-only create options as argument-spec entries (``include_volumes``); they land in
+    #: ``SnapshotSpec.options`` and apply to ``state=present`` only
+    spec_options: ClassVar[Dict[str, Dict[str, Any]]] = {}
 
     def __init__(self, connection: Mapping[str, Any]) -> None:
         self.connection = dict(connection)
@@ -58,7 +63,8 @@ class SnapshotBackend:
         raise NotImplementedError
 
     def refresh_guest(self, guest: Guest) -> Guest:
-        """The same guest with its current power state."""
+        """The same guest with its current power state, read from the provider (the engine reports
+        the guest as it is after a revert). The default returns it unchanged: override it."""
         return guest
 
     # -- snapshots ---------------------------------------------------------

@@ -21,6 +21,10 @@ extends_documentation_fragment:
   - savepoint.virt.guest
   - savepoint.virt.snapshot
   - savepoint.virt.libvirt
+  - savepoint.virt.vmware
+  - savepoint.virt.openstack
+  - savepoint.virt.openstack.snapshot_options
+  - savepoint.virt.module_defaults
 notes:
   - Reverting to an external snapshot needs libvirt 9.9.0 or newer on the host; older versions are
     refused before anything is changed.

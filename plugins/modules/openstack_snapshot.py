@@ -36,8 +36,11 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.snapshot
+  - savepoint.virt.libvirt
+  - savepoint.virt.vmware
   - savepoint.virt.openstack
   - savepoint.virt.openstack.snapshot_options
+  - savepoint.virt.module_defaults
 notes:
   - Boot-from-volume servers can be snapshotted, listed and their snapshots deleted. A revert is refused
     before anything is changed unless O(boot_from_volume_revert=reimage). Nova 34 fails every rebuild of

@@ -19,7 +19,11 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
+  - savepoint.virt.libvirt
+  - savepoint.virt.vmware
   - savepoint.virt.openstack
+  - savepoint.virt.module_defaults
+  - savepoint.virt.module_defaults.info
 author:
   - savepoint.virt developers (@savepoint-virt)
 '''

@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - savepoint.virt.vmware
   - savepoint.virt.openstack
   - savepoint.virt.openstack.snapshot_options
+  - savepoint.virt.module_defaults
 author:
   - savepoint.virt developers (@savepoint-virt)
 '''

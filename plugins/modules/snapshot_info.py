@@ -26,6 +26,8 @@ extends_documentation_fragment:
   - savepoint.virt.libvirt
   - savepoint.virt.vmware
   - savepoint.virt.openstack
+  - savepoint.virt.module_defaults
+  - savepoint.virt.module_defaults.info
 author:
   - savepoint.virt developers (@savepoint-virt)
 '''

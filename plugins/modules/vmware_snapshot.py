@@ -32,7 +32,11 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.snapshot
+  - savepoint.virt.libvirt
   - savepoint.virt.vmware
+  - savepoint.virt.openstack
+  - savepoint.virt.openstack.snapshot_options
+  - savepoint.virt.module_defaults
 notes:
   - VMware snapshots are always O(kind=internal); O(kind=external) is refused.
   - When O(memory) is not set, snapshots are taken without memory (vSphere's default); reverting to

@@ -27,7 +27,7 @@ from .._errors import (
     UnsupportedError, WaitTimeoutError,
 )
 from .._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, to_iso
-from .._ownership import decode_description, encode_description
+from .._ownership import encode_description, read_description
 from .._waiting import Operation, ProgressCallback, WaitPolicy, pending
 
 PYVMOMI_IMPORT_ERROR = None
@@ -161,6 +161,9 @@ class VmwareBackend(SnapshotBackend):
             self.port = int(port)
         except (TypeError, ValueError):
             raise InvalidRequestError('port must be a number, not %r' % (port,))
+        if not 1 <= self.port <= 65535:
+            # urllib would wrap 70000 to another port silently, and send the credentials there.
+            raise InvalidRequestError('port must be between 1 and 65535, not %d' % self.port)
         validate = conn.get('validate_certs')
         if validate is None:
             validate = env.get('VMWARE_VALIDATE_CERTS', True)
@@ -727,7 +730,7 @@ def snapshot_records(info: Any, layout: Any) -> List[SnapshotRecord]:
     def walk(nodes: List[Any], parent: Optional[SnapshotRecord]) -> None:
         for node in nodes or []:
             moid = node.snapshot._moId
-            description, marker = decode_description(node.description)
+            description, marker, marker_problem = read_description(node.description)
             state = str(node.state)
             snap_layout = layouts.get(moid)
             memory = (snap_layout.memoryKey not in (None, -1)) if snap_layout is not None else state != 'poweredOff'
@@ -740,6 +743,7 @@ def snapshot_records(info: Any, layout: Any) -> List[SnapshotRecord]:
                 provider_details={'state': state, 'snapshot_id': node.id, 'vm': node.vm._moId if node.vm else None,
                                   'replay_supported': node.replaySupported})
             record.apply_marker(marker)
+            record.marker_problem = marker_problem
             record.size_bytes = _snapshot_size(snap_layout, layouts.get(parent.id) if parent else None, files)
             if parent is not None:
                 parent.children.append(record.name)
