@@ -17,4 +17,3 @@ SLACK = 9  # the untimed work around a timed step may take up to SLACK x its tim
 def upper_bound(timeout: float) -> float:
     """Latest acceptable end, in seconds after its start, of a step bounded by ``timeout``."""
     return timeout * (1 + SLACK)
-

@@ -235,8 +235,8 @@ def broken_create(monkeypatch):
     monkeypatch.setattr(LibvirtBackend, 'start_create', broken)
 
 
-def test_an_unexpected_exception_in_the_backend_ends_in_a_clear_per_guest_failure(capsys, test_driver_guest,
-                                                                                   monkeypatch):
+def test_an_unexpected_exception_in_the_backend_ends_in_a_clear_per_guest_failure(
+        capsys, test_driver_guest, monkeypatch):
     broken_create(monkeypatch)
     dom = test_driver_guest
     result = run_module(capsys, LIBVIRT_ONLY, 'libvirt_snapshot', name=dom.name(), snapshot_name='pre')

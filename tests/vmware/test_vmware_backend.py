@@ -360,14 +360,25 @@ def test_set_rollback_removes_what_was_created(inventory, conn, monkeypatch):
     assert all(snapshot_names(vm) == [] for vm in vms)
 
 
-def test_vcsim_killed_during_a_bulk_run_fails_clearly_and_a_rerun_converges(tmp_path):
-    # Each CreateSnapshot answer is delayed, so the kill lands in the middle of the run.
+def slow_vcsim() -> VcsimServer:
+    """A vcsim of its own (the test breaks it) whose every CreateSnapshot answer is delayed, so that
+    what the test does to the server lands in the middle of a bulk run."""
     server = VcsimServer(vms_per_pool=10, extra_args=['-method-delay', 'CreateSnapshot_Task:200'])
     server.start()
+    return server
+
+
+def slow_vcsim_request(server: VcsimServer):
+    """The connection options and every guest of a slow_vcsim()."""
+    conn = {'hostname': server.host, 'port': server.port, 'username': 'u', 'password': 'p',
+            'validate_certs': False, 'honor_capability_flags': False}
+    return conn, [GuestRef(name=n) for n in server.vm_names()]
+
+
+def test_vcsim_killed_during_a_bulk_run_fails_clearly_and_a_rerun_converges():
+    server = slow_vcsim()
     try:
-        conn = {'hostname': server.host, 'port': server.port, 'username': 'u', 'password': 'p',
-                'validate_certs': False, 'honor_capability_flags': False}
-        refs = [GuestRef(name=n) for n in server.vm_names()]
+        conn, refs = slow_vcsim_request(server)
         killer = threading.Timer(1.0, server.kill)
         killer.start()
         timeout = 30
@@ -398,12 +409,9 @@ def test_vcsim_killed_during_a_bulk_run_fails_clearly_and_a_rerun_converges(tmp_
 def test_vcsim_frozen_during_a_bulk_run_fails_within_the_timeout_and_a_rerun_converges(monkeypatch):
     """SIGSTOP: the server keeps its connections open and answers nothing (a hung vCenter)."""
     monkeypatch.setattr(vmware_module, 'HTTP_TIMEOUT', 3)
-    server = VcsimServer(vms_per_pool=10, extra_args=['-method-delay', 'CreateSnapshot_Task:200'])
-    server.start()
+    server = slow_vcsim()
     try:
-        conn = {'hostname': server.host, 'port': server.port, 'username': 'u', 'password': 'p',
-                'validate_certs': False, 'honor_capability_flags': False}
-        refs = [GuestRef(name=n) for n in server.vm_names()]
+        conn, refs = slow_vcsim_request(server)
         freezer = threading.Timer(1.0, os.kill, (server.pid, signal.SIGSTOP))
         freezer.start()
         timeout = 20
