@@ -320,8 +320,9 @@ def run_info_module(module: AnsibleModule, backends: Sequence[Type[SnapshotBacke
 
 def hide_secrets(module: AnsibleModule, backends: Sequence[Type[SnapshotBackend]]) -> None:
     """Secrets inside options that cannot be no_log as a whole (OpenStack's ``cloud`` as a dict):
-    masked in every output like no_log values."""
-    for backend in backends:
+    masked in every output like no_log values. Every provider's: each module accepts every
+    provider's connection options (module_defaults), and Ansible echoes them in ``invocation``."""
+    for backend in list(backends) + [b for b in BACKENDS if b not in backends]:
         finder = getattr(backend, 'secret_values', None)
         if finder is not None:
             module.no_log_values.update(finder(module.params))

@@ -36,10 +36,11 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.snapshot
-  - savepoint.virt.libvirt
-  - savepoint.virt.vmware
+  # every provider's connection options: accepted by every module, for module_defaults
   - savepoint.virt.openstack
   - savepoint.virt.openstack.snapshot_options
+  - savepoint.virt.libvirt
+  - savepoint.virt.vmware
   - savepoint.virt.module_defaults
 notes:
   - Boot-from-volume servers can be snapshotted, listed and their snapshots deleted. A revert is refused

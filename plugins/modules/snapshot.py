@@ -29,6 +29,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.snapshot
+  # every provider's connection options: accepted by every module, for module_defaults
   - savepoint.virt.libvirt
   - savepoint.virt.vmware
   - savepoint.virt.openstack

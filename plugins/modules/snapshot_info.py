@@ -23,6 +23,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
+  # every provider's connection options: accepted by every module, for module_defaults
   - savepoint.virt.libvirt
   - savepoint.virt.vmware
   - savepoint.virt.openstack

@@ -18,8 +18,9 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
-  - savepoint.virt.libvirt
+  # every provider's connection options: accepted by every module, for module_defaults
   - savepoint.virt.vmware
+  - savepoint.virt.libvirt
   - savepoint.virt.openstack
   - savepoint.virt.module_defaults
   - savepoint.virt.module_defaults.info
