@@ -272,3 +272,13 @@ def test_a_no_log_connection_option_is_masked_in_the_output(capsys, test_driver_
     secret = 'S3cret-%s' % uuid.uuid4().hex[:6]
     result = run_module(capsys, LIBVIRT_ONLY, 'libvirt_snapshot', name=secret, snapshot_name='pre', password=secret)
     assert result['failed'] is True and secret not in json.dumps(result)
+
+
+def test_secrets_inside_another_providers_cloud_dict_are_masked_too(capsys, test_driver_guest):
+    # A libvirt module accepts OpenStack's cloud dict (module_defaults) and ignores it, yet Ansible would
+    # echo it in the invocation: the password inside it is masked like a no_log value wherever it appears.
+    secret = 'Cl0ud-%s' % uuid.uuid4().hex[:6]
+    cloud = {'auth': {'auth_url': 'http://127.0.0.1:5000/v3', 'username': 'demo', 'password': secret}}
+    result = run_module(capsys, LIBVIRT_ONLY, 'libvirt_snapshot', name=secret, snapshot_name='pre', cloud=cloud)
+    assert result['failed'] is True and secret not in json.dumps(result)
+    assert 'not found' in result['msg']
