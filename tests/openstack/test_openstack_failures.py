@@ -116,9 +116,18 @@ def test_nova_compute_stopped_mid_wait_fails_within_the_timeout(stack, servers, 
 
         # Now nova-api goes away too, in the middle of a (long) wait: the wait ends at once,
         # as a connection error that says the revert may still be running.
-        stopper = threading.Timer(2.0, stack.stop_service, args=('nova-api',))
-        stopper.start()
         long_wait = Runner(timeout=120)
+
+        def stop_nova_api_once_rebuilding():
+            # Not after a fixed delay: on a loaded machine the revert may not have reached its wait
+            # by then. REBUILD means nova-api accepted the rebuild, so the engine is (about to be) waiting.
+            deadline = time.monotonic() + long_wait.timeout
+            while sdk.compute.get_server(third.id).status != 'REBUILD' and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(1.0)  # let nova-api's answer to the rebuild reach the engine
+            stack.stop_service('nova-api')
+        stopper = threading.Thread(target=stop_nova_api_once_rebuilding)
+        stopper.start()
         started = time.monotonic()
         try:
             with pytest.raises(ConnectionFailedError) as err:
