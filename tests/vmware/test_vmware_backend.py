@@ -306,7 +306,7 @@ def test_bulk_snapshot_set_of_many_guests(vcsim, conn):
     # for together: test_bulk_tasks_are_waited_for_together
     refs = [GuestRef(name=n) for n in vcsim.vm_names()]
     created = run(conn, present(refs, 'bulk-set'))
-    assert len(created['results']) == len(refs) == 100
+    assert len(created['results']) == len(refs) == vcsim.vm_count >= 100  # every VM of the session's vcsim: many
     assert all(r['action'] == 'created' and r['snapshot']['name'] == 'bulk-set' for r in created['results'])
     assert all(r['operations'][0]['id'].startswith('task-') for r in created['results'])
     again = run(conn, present(refs, 'bulk-set'))
