@@ -71,27 +71,33 @@ def run_table(provider: str, connection: Dict[str, Any], names: Dict[str, str], 
             expected[host] = (case, module)
             groups.setdefault(module, {'hosts': {}})['hosts'][host] = {}
     inventory = {'all': {'hosts': hosts, 'children': groups}}
-    plays = [{'hosts': module, 'gather_facts': False, 'tasks': [
-        {'name': 'case', 'savepoint.virt.%s' % module: '{{ case_args }}', 'ignore_errors': True}]}
-        for module in sorted(groups)]
     workdir = Path(os.environ.get('TMPDIR', '/tmp')) / ('sp-badinput-%s-%d' % (provider, os.getpid()))
     workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / 'results.json'
+    # No stdout callback (ansible.builtin.json is 2.19+): every case registers its result and one
+    # last task on localhost writes them all, read from hostvars, to a file.
+    plays = [{'hosts': module, 'gather_facts': False, 'tasks': [
+        {'name': 'case', 'savepoint.virt.%s' % module: '{{ case_args }}', 'ignore_errors': True,
+         'register': 'case_result'}]} for module in sorted(groups)]
+    plays.append({'hosts': 'localhost', 'gather_facts': False, 'connection': 'local', 'tasks': [
+        {'name': 'collect', 'ansible.builtin.copy': {
+            'dest': str(out), 'mode': '0600',
+            'content': "{{ dict(groups['all'] | zip(groups['all'] | map('extract', hostvars, 'case_result')))"
+                       " | to_json }}"}}]})
     (workdir / 'inventory.json').write_text(json.dumps(inventory))
     (workdir / 'play.yml').write_text(json.dumps(plays))
+    if out.exists():
+        out.unlink()
     run_env = collection_env()
-    run_env.update({'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.json', 'ANSIBLE_FORKS': '4',
-                    'ANSIBLE_HOST_KEY_CHECKING': 'false'})
+    run_env.update({'ANSIBLE_FORKS': '4', 'ANSIBLE_HOST_KEY_CHECKING': 'false'})
     run_env.update(env or {})
     proc = subprocess.run([str(VENV_BIN / 'ansible-playbook'), '-i', str(workdir / 'inventory.json'),
                            str(workdir / 'play.yml')], env=run_env, capture_output=True, text=True,
                           check=False, cwd=str(workdir))
-    try:
-        data = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError('ansible-playbook printed no JSON (rc %s):\n%s\n%s'
+    if not out.exists():
+        raise AssertionError('ansible-playbook wrote no results (rc %s):\n%s\n%s'
                              % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-    results = {host: result for play in data['plays'] for task in play['tasks']
-               for host, result in task['hosts'].items()}
+    results = json.loads(out.read_text())
     problems = []
     # What each case answered, for a human to read (the messages are the point of this suite).
     (workdir / 'messages.txt').write_text(''.join('%s: %s\n' % (host, str(r.get('msg', ''))[:300].replace('\n', ' '))

@@ -17,7 +17,7 @@ from services.libvirt import ensure_daemon
 pytestmark = pytest.mark.qemu
 
 
-def test_guarded_change_role_with_molecule():
+def test_guard_role_with_molecule():
     ensure_daemon(sys.executable)
     env = collection_env()
     env['PATH'] = '%s%s%s' % (Path(sys.executable).parent, os.pathsep, env.get('PATH', ''))
