@@ -11,43 +11,29 @@ from __future__ import annotations
 
 import datetime
 import sys
-import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import libvirt
 import pytest
 import yaml
 
 from scripts.ansible_run import run_playbook
-from services.libvirt import TinyGuest, ensure_daemon
+from services.libvirt import TinyGuest
 
 pytestmark = pytest.mark.qemu
 HERE = Path(__file__).resolve().parent / 'playbooks' / 'guard'
 BEFORE, GOOD, BROKEN = 0xab, 0xcd, 0xee
-
-
-@pytest.fixture(scope='module')
-def conn():
-    ensure_daemon(sys.executable)
-    connection = libvirt.open('qemu:///system')
-    yield connection
-    connection.close()
+TINY_GUEST_PREFIX = 'sp-guard'  # names of the guests the shared tiny_guests fixture makes here
 
 
 @pytest.fixture
-def guests(conn):
-    made: List[TinyGuest] = []
-
+def guests(tiny_guests):
     def make(count: int) -> List[TinyGuest]:
-        for _index in range(count):
-            guest = TinyGuest(conn, name='sp-guard-%s' % uuid.uuid4().hex[:8]).create()
-            made.append(guest)
+        made = [tiny_guests() for _index in range(count)]
+        for guest in made:
             guest.write_pattern(BEFORE)
-        return made[-count:]
-    yield make
-    for guest in made:
-        guest.destroy()
+        return made
+    return make
 
 
 def inventory(tmp_path: Path, guests: List[TinyGuest], extra_hosts: Optional[Dict[str, Any]] = None) -> Path:
