@@ -45,16 +45,54 @@ options:
       - Asking for memory where the provider or guest cannot provide it is an error, never silently
         dropped.
       - O(state=present) only.
+      - C(memory_dump) is the name community.vmware's C(vmware_guest_snapshot) uses.
     type: bool
+    aliases: [memory_dump]
   quiesce:
     description:
       - Whether guest file systems are quiesced through the guest agent / tools first.
       - V(required) fails (and changes nothing) when quiescing is not possible.
       - V(preferred) quiesces when possible and otherwise takes the snapshot without, with a
         warning saying why.
+      - A boolean is accepted as community.vmware's C(vmware_guest_snapshot) means it, V(true) is
+        V(required), V(false) is V(never).
       - O(state=present) only. When not set, V(never).
+    type: raw
+  snapshot_id:
+    description:
+      - Select the snapshot by the provider's id instead of O(snapshot_name) (for VMware its moref id such
+        as V(snapshot-42), or the numeric id of C(provider_details.snapshot_id) that community.vmware calls
+        C(snapshot_id); for libvirt the snapshot name; for OpenStack the image id).
+      - With O(snapshot_name) too, the snapshot with this id must have that name, else the task fails.
+      - O(state=absent), O(state=reverted), or O(state=present) with O(new_snapshot_name) or
+        O(new_description) (the snapshot to rename). Not with O(remove_all).
     type: str
-    choices: [required, preferred, never]
+  new_snapshot_name:
+    description:
+      - Rename the snapshot named by O(snapshot_name) (or O(snapshot_id)) to this name. O(state=present) only.
+      - A re-run finds the snapshot under its new name and reports V(exists); a name another snapshot of the
+        guest already has is refused (names select snapshots).
+      - Not together with the options that describe a new snapshot (O(description), O(memory), O(quiesce),
+        O(kind), O(expires_in)). The ownership marker of the snapshot is kept.
+      - Providers that cannot rename (libvirt, OpenStack) fail with C(error=unsupported) before anything is
+        written.
+    type: str
+  new_description:
+    description:
+      - Give the snapshot named by O(snapshot_name) (or O(snapshot_id)) this description; with
+        O(new_snapshot_name) or alone. An empty string clears it. O(state=present) only.
+    type: str
+  consolidate:
+    description:
+      - Consolidate the guest's disks after the removals of O(state=absent) or O(state=pruned).
+      - V(auto) does it where the provider says the guest needs it (VMware's C(runtime.consolidationNeeded)),
+        V(true) always, V(false) never. Providers without consolidation (libvirt, OpenStack) ignore V(auto)
+        and refuse V(true) before anything is written.
+      - The removals have happened when it runs, so a consolidation that fails is a warning on that guest, and
+        its RV(results[].guest.provider_details.consolidation_needed) says what is left.
+      - When not set, V(auto). Needs O(wait=true) (nothing is consolidated otherwise).
+    type: str
+    choices: [auto, 'true', 'false']
   kind:
     description:
       - V(internal) snapshots live inside the disk images (libvirt qcow2) or the provider's native format.

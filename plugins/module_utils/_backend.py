@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Dict, List, Mapping, Optional
 
-from ._errors import AmbiguousGuestError, GuestNotFoundError, ProviderError, SavepointError
+from ._errors import AmbiguousGuestError, GuestNotFoundError, ProviderError, SavepointError, UnsupportedError
 from ._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec
 from ._waiting import Operation, ProgressCallback, WaitPolicy, pending, wait_until
 
@@ -108,6 +108,17 @@ class SnapshotBackend:
 
     def start_delete(self, guest: Guest, snapshot: SnapshotRecord, remove_children: bool) -> Operation:
         raise NotImplementedError
+
+    def start_rename(self, guest: Guest, snapshot: SnapshotRecord, new_name: Optional[str],
+                     new_description: Optional[str]) -> Operation:
+        """Give ``snapshot`` a new name (None: keep it) and/or description (None: keep it), keeping its
+        ownership marker. Only called when ``capabilities(guest).rename`` is true."""
+        raise UnsupportedError('%s cannot rename snapshots' % self.provider)
+
+    def start_consolidate(self, guest: Guest, force: bool) -> Optional[Operation]:
+        """After removals: consolidate the guest's disks when it needs it (``force``: whatever it says);
+        None when there is nothing to do. Only called when ``capabilities(guest).consolidate`` is true."""
+        raise UnsupportedError('%s has no disk consolidation' % self.provider)
 
     # -- waiting -----------------------------------------------------------
     def poll(self, operation: Operation) -> None:

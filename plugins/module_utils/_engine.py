@@ -30,6 +30,7 @@ from ._model import (
     POWER_AFTER_REVERT, Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, descendants,
     normalise_description, render_tree, utcnow,
 )
+from . import _consolidate, _rename
 from ._options import STATES
 from ._results import ResultBuilder
 from ._retention import RetentionRule, select_for_removal
@@ -63,6 +64,14 @@ class Request:
     retention: Optional[RetentionRule] = None
     owner: Optional[str] = None
     timeout: float = 600.0
+    snapshot_id: Optional[str] = None         # select by the provider's snapshot id instead of (or with) the name
+    new_name: Optional[str] = None            # state=present: rename the selected snapshot ...
+    new_description: Optional[str] = None     # ... and/or give it this description
+    consolidate: str = 'auto'                 # disks after removals: auto | true | false (_consolidate)
+
+    @property
+    def renames(self) -> bool:
+        return self.state == 'present' and (bool(self.new_name) or self.new_description is not None)
 
     def validate(self) -> None:
         if self.state not in STATES:
@@ -73,9 +82,16 @@ class Request:
             ref.validate()
         if self.remove_all and (self.state != 'absent' or self.snapshot_name):
             raise InvalidRequestError('remove_all goes with state=absent and no snapshot_name')
-        if self.state in ('present', 'absent', 'reverted') and not self.snapshot_name and not self.remove_all:
-            raise InvalidRequestError('state=%s needs snapshot_name' % self.state)
-        if self.state == 'present':
+        if self.state in ('present', 'absent', 'reverted') and not (
+                self.snapshot_name or self.snapshot_id or self.remove_all):
+            raise InvalidRequestError('state=%s needs snapshot_name%s' % (
+                self.state, '' if self.state == 'present' and not self.renames else ' or snapshot_id'))
+        if self.snapshot_id and self.remove_all:
+            raise InvalidRequestError('remove_all removes every snapshot: it takes no snapshot_id')
+        if self.state == 'present' and self.snapshot_id and not self.renames:
+            raise InvalidRequestError('snapshot_id with state=present only selects the snapshot to rename: '
+                                      'set new_snapshot_name or new_description, or use snapshot_name to create')
+        if self.state == 'present' and not self.renames:
             if self.spec is None:
                 raise InvalidRequestError('state=present needs a snapshot specification')
             self.spec.validate()
@@ -98,7 +114,7 @@ class GuestPlan:
     guest: Guest
     snapshots: List[SnapshotRecord]
     capabilities: Capabilities
-    action: str = 'none'                     # create | delete | revert | none
+    action: str = 'none'                     # create | delete | revert | rename | none
     targets: List[SnapshotRecord] = field(default_factory=list)
     spec: Optional[SnapshotSpec] = None
     existing: Optional[SnapshotRecord] = None
@@ -158,6 +174,7 @@ class SnapshotEngine(ResultBuilder):
         decide = getattr(self, '_decide_%s' % request.state)
         for plan in plans:
             decide(request, plan)
+        _consolidate.check(request, plans, self.backend.provider)
         if not self.check_mode:
             self._act(request, plans)
         return self._result(request, plans)
@@ -194,6 +211,9 @@ class SnapshotEngine(ResultBuilder):
 
     # -- phase 2: decide (no writes) -------------------------------------------
     def _decide_present(self, request: Request, plan: GuestPlan) -> None:
+        if request.renames:
+            _rename.decide(request, plan, find_by_name, self.backend.provider)
+            return
         spec = dataclasses.replace(request.spec or SnapshotSpec(name=''), name=request.snapshot_name or '')
         existing = find_by_name(plan.snapshots, spec.name, plan.guest)
         if existing is not None:
@@ -254,7 +274,7 @@ class SnapshotEngine(ResultBuilder):
         if request.remove_all:
             self._decide_remove_all(plan)
             return
-        snap = find_by_name(plan.snapshots, request.snapshot_name or '', plan.guest)
+        snap = _rename.select(plan.snapshots, request, plan.guest, find_by_name)
         if snap is None:
             plan.outcome = 'absent'
             return
@@ -285,11 +305,11 @@ class SnapshotEngine(ResultBuilder):
                                                        ', '.join(s.name for s in plan.snapshots)))
 
     def _decide_reverted(self, request: Request, plan: GuestPlan) -> None:
-        snap = find_by_name(plan.snapshots, request.snapshot_name or '', plan.guest)
+        snap = _rename.select(plan.snapshots, request, plan.guest, find_by_name)
         if snap is None:
             names = ', '.join(s.name for s in plan.snapshots) or 'none'
-            raise SnapshotNotFoundError("guest '%s' has no snapshot '%s' to revert to (it has: %s)"
-                                        % (plan.guest.name, request.snapshot_name, names))
+            raise SnapshotNotFoundError("guest '%s' has no %s to revert to (it has: %s)"
+                                        % (plan.guest.name, _rename.what_is_asked(request), names))
         caps = plan.capabilities
         if not caps.revert:
             raise UnsupportedError(caps.why_not('revert', '%s cannot revert guest %s'
@@ -338,6 +358,7 @@ class SnapshotEngine(ResultBuilder):
             for plan in active:
                 if plan.operations and plan.error is None:
                     plan.error = plan.operations[-1].final_error
+        _consolidate.run(self, request, active)
         # Read back what finished: everything when waited for, and what the provider finished
         # before returning (libvirt is synchronous) when not.
         self._read_back(request, [p for p in active
@@ -349,7 +370,8 @@ class SnapshotEngine(ResultBuilder):
         if failed:
             raise self._partial_failure(request, plans, failed, rolled_back=False)
         for plan in active:
-            plan.outcome = {'create': 'created', 'delete': 'deleted', 'revert': 'reverted'}[plan.action]
+            plan.outcome = {'create': 'created', 'delete': 'deleted', 'revert': 'reverted',
+                            'rename': 'renamed'}[plan.action]
             if not request.wait:
                 if not (plan.operations and all(op.complete for op in plan.operations)):
                     plan.outcome = 'started'
@@ -363,11 +385,14 @@ class SnapshotEngine(ResultBuilder):
             made = plan.operations[-1].result if plan.operations else None
             made = made if isinstance(made, SnapshotRecord) else None
             try:
-                if plan.action == 'revert':
-                    # The result reports the guest as it is after the revert, read from the provider.
+                if plan.action in ('revert', 'delete'):
+                    # The result reports the guest as it is after the act, read from the provider (the
+                    # power state after a revert; whether its disks need consolidating after removals).
                     plan.guest = self.backend.refresh_guest(plan.guest)
-                if self.diff or (plan.action == 'create' and made is None):
+                if self.diff or (plan.action == 'create' and made is None) or plan.action == 'rename':
                     plan.after = self.backend.list_snapshots(plan.guest)
+                if plan.action == 'rename':
+                    plan.created = _rename.read_back(request, plan, plan.after or [], self.backend.provider)
                 if plan.action == 'create':
                     plan.created = made or find_by_name(plan.after or [], request.snapshot_name or '', plan.guest)
                     if plan.created is None:
@@ -386,6 +411,9 @@ class SnapshotEngine(ResultBuilder):
                 return self.backend.start_create(plan.guest, plan.spec)
             if plan.action == 'revert':
                 return self.backend.start_revert(plan.guest, plan.targets[0], request.power_state)
+            if plan.action == 'rename':
+                return self.backend.start_rename(plan.guest, plan.targets[0], request.new_name,
+                                                 request.new_description)
             remove_children = (request.remove_children or request.remove_all) and request.state == 'absent'
             return self.backend.start_delete(plan.guest, plan.targets[index], remove_children)
         except SavepointError as exc:

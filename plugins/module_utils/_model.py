@@ -183,9 +183,12 @@ class Guest:
     name: str
     power_state: str = 'unknown'
     handle: Any = field(default=None, repr=False, compare=False)
+    #: what only this provider knows of the guest (VMware: consolidation_needed); empty for most
+    provider_details: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {'name': self.name, 'id': self.id, 'power_state': self.power_state}
+        return {'name': self.name, 'id': self.id, 'power_state': self.power_state,
+                'provider_details': dict(self.provider_details)}
 
 
 @dataclass
@@ -298,6 +301,8 @@ class Capabilities:
     revert_external: bool = False
     delete_children: bool = True
     concurrent: bool = False
+    rename: bool = False                   # new name and/or description of an existing snapshot
+    consolidate: bool = False              # disk consolidation after removals (VMware)
     reasons: Dict[str, str] = field(default_factory=dict)
 
     def why_not(self, what: str, default: str) -> str:

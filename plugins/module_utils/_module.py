@@ -11,6 +11,7 @@ import traceback
 from typing import Any, Dict, List, Sequence, Type
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.parsing.convert_bool import BOOLEANS, boolean
 
 from ._backend import SnapshotBackend
 from ._engine import Request, SnapshotEngine
@@ -91,8 +92,9 @@ def snapshot_argument_spec(backends: Sequence[Type[SnapshotBackend]], with_provi
         'snapshot_name': {'type': 'str', 'aliases': ['snapshot']},
         'state': {'type': 'str', 'default': 'present', 'choices': list(STATES)},
         'description': {'type': 'str'},
-        'memory': {'type': 'bool'},
-        'quiesce': {'type': 'str', 'choices': list(QUIESCE_POLICIES)},
+        # memory_dump and a boolean quiesce: the spelling of community.vmware's vmware_guest_snapshot.
+        'memory': {'type': 'bool', 'aliases': ['memory_dump']},
+        'quiesce': {'type': 'raw'},
         'kind': {'type': 'str', 'choices': list(SNAPSHOT_KINDS)},
         'power_state': {'type': 'str', 'choices': list(POWER_AFTER_REVERT)},
         'remove_children': {'type': 'bool'},
@@ -105,6 +107,10 @@ def snapshot_argument_spec(backends: Sequence[Type[SnapshotBackend]], with_provi
         'all_or_nothing': {'type': 'bool'},
         'timeout': {'type': 'int'},
         'wait': {'type': 'bool'},
+        'snapshot_id': {'type': 'str'},
+        'new_snapshot_name': {'type': 'str'},
+        'new_description': {'type': 'str'},
+        'consolidate': {'type': 'str', 'choices': ['auto', 'true', 'false']},
     })
     if with_provider:
         spec['provider'] = {'type': 'str', 'required': True, 'choices': sorted(b.provider for b in backends)}
@@ -185,14 +191,34 @@ def check_own_strings(params: Dict[str, Any], backend: Type[SnapshotBackend]) ->
     check_strings({k: v for k, v in params.items() if k not in ignored}, secret=secret)
 
 
+#: a boolean quiesce as community.vmware means it
+QUIESCE_BOOLEANS = {True: 'required', False: 'never'}
+
+
+def quiesce_policy(value: Any) -> Any:
+    """``quiesce``: one of the policies, or a boolean (true: required, false: never); else an error."""
+    if value is None or isinstance(value, bool):
+        return QUIESCE_BOOLEANS.get(value)
+    if isinstance(value, str) and value in QUIESCE_POLICIES:
+        return value
+    if isinstance(value, str) and value.lower() in BOOLEANS:
+        # A templated boolean ('{{ flag }}' rendered as text) means what the boolean means.
+        return QUIESCE_BOOLEANS[boolean(value)]
+    raise InvalidRequestError('quiesce must be one of %s, or a boolean (true: required, false: never), not %r'
+                              % (', '.join(QUIESCE_POLICIES), value))
+
+
 def build_request(params: Dict[str, Any], backend: Type[SnapshotBackend], module_name: str) -> Request:
     """Module options -> a validated engine Request; every refusal names the option."""
     state = params['state']
     check_own_strings(params, backend)
+    params = dict(params, quiesce=quiesce_policy(params.get('quiesce')))
     params = resolve_task_options(params, state, backend.spec_options)
     refs = guest_refs(params, backend)
     spec = None
-    if state == 'present':
+    renames = state == 'present' and (params.get('new_snapshot_name') is not None
+                                      or params.get('new_description') is not None)
+    if state == 'present' and not renames:
         marker = make_marker(params['owner'], 'savepoint.virt.%s' % module_name, params['expires_in'])
         options = {k: params.get(k) for k in backend.spec_options}
         spec = SnapshotSpec(name=params.get('snapshot_name') or '',
@@ -207,7 +233,10 @@ def build_request(params: Dict[str, Any], backend: Type[SnapshotBackend], module
                    power_state=params['power_state'], remove_children=params['remove_children'],
                    remove_all=params['remove_all'],
                    all_or_nothing=params['all_or_nothing'], wait=params['wait'], retention=retention,
-                   owner=params['owner'], timeout=float(params['timeout']))
+                   owner=params['owner'], timeout=float(params['timeout']), snapshot_id=params.get('snapshot_id'),
+                   new_name=params.get('new_snapshot_name'), consolidate=params['consolidate'],
+                   new_description=(normalise_description(params['new_description'])
+                                    if params.get('new_description') is not None else None))
 
 
 def refuse_foreign_spec_options(params: Dict[str, Any], backend: Type[SnapshotBackend],

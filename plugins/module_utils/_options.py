@@ -39,12 +39,19 @@ TASK_OPTIONS: Dict[str, Tuple[Any, Tuple[str, ...]]] = {
     'all_or_nothing': (True, ('present',)),
     'wait': (True, ('present', 'absent', 'reverted')),
     'timeout': (600, STATES),
+    'snapshot_id': (None, ('present', 'absent', 'reverted')),
+    'new_snapshot_name': (None, ('present',)),
+    'new_description': (None, ('present',)),
+    'consolidate': ('auto', ('absent', 'pruned')),
 }
 
+#: options that describe a snapshot to create, so they make no sense in a rename
+CREATE_ONLY = ('description', 'memory', 'quiesce', 'kind', 'expires_in')
+
 #: string options where an empty string is a real value, not "unset"
-EMPTY_ALLOWED = ('description',)
+EMPTY_ALLOWED = ('description', 'new_description')
 #: string options that may span lines (every other string is one line without control characters)
-MULTILINE = ('description',)
+MULTILINE = ('description', 'new_description')
 
 
 def resolve_task_options(params: Mapping[str, Any], state: str,
@@ -62,6 +69,13 @@ def resolve_task_options(params: Mapping[str, Any], state: str,
             ', '.join(wrong), 'does' if len(wrong) == 1 else 'do', state,
             '; '.join('%s: %s' % (name, 'state=' + '/'.join(TASK_OPTIONS[name][1]) if name in TASK_OPTIONS
                                   else 'state=present') for name in wrong)))
+    renaming = params.get('new_snapshot_name') is not None or params.get('new_description') is not None
+    if state == 'present' and renaming:
+        creating = [name for name in CREATE_ONLY if params.get(name) is not None]
+        if creating:
+            verb = 'does' if len(creating) == 1 else 'do'
+            raise InvalidRequestError('%s %s not apply to a rename (new_snapshot_name/new_description): they '
+                                      'describe a snapshot to create' % (', '.join(creating), verb))
     for name, (default, _states) in TASK_OPTIONS.items():
         if resolved.get(name) is None:
             resolved[name] = default

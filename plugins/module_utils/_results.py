@@ -99,6 +99,8 @@ class ResultBuilder:
         guest = plan.guest.name
         if plan.error is not None:
             return "guest '%s': %s" % (guest, plan.error.msg)
+        if request.renames and outcome == 'exists' and snapshot is not None:
+            return "snapshot '%s' of guest '%s' already has the name and description asked" % (snapshot.name, guest)
         text = {
             'exists': "snapshot '%s' of guest '%s' already exists" % (name, guest),
             'absent': ("guest '%s' has no snapshots" % guest if request.remove_all
@@ -107,10 +109,12 @@ class ResultBuilder:
             'created': "created snapshot '%s' of guest '%s'" % (name, guest),
             'deleted': "deleted %s of guest '%s'" % (', '.join("'%s'" % s.name for s in plan.targets), guest),
             'reverted': "reverted guest '%s' to snapshot '%s'" % (guest, name),
+            'renamed': "renamed snapshot '%s' of guest '%s'" % (plan.targets[0].name if plan.targets else name, guest),
             'started': "started %s of snapshot '%s' on guest '%s' (not waited for)" % (plan.action, name, guest),
         }.get(outcome)
         if text is None and outcome.startswith('would '):
-            verb = {'create': 'create snapshot', 'delete': 'delete snapshot', 'revert': 'revert to snapshot'}
+            verb = {'create': 'create snapshot', 'delete': 'delete snapshot', 'revert': 'revert to snapshot',
+                    'rename': 'rename snapshot'}
             targets = ', '.join("'%s'" % s.name for s in plan.targets) or "'%s'" % name
             text = "would %s %s of guest '%s' (check mode: nothing changed)" % (
                 verb[plan.action].rsplit(' ', 1)[0], targets, guest)
@@ -139,6 +143,16 @@ class ResultBuilder:
         elif plan.action == 'revert':
             for snap in snaps:
                 snap.current = snap.id == plan.targets[0].id
+        elif plan.action == 'rename':
+            old = plan.targets[0]
+            for snap in snaps:
+                if snap.id == old.id:
+                    snap.name = request.new_name or snap.name
+                    if request.new_description is not None:
+                        snap.description = request.new_description
+                if snap.parent_id == old.id:
+                    snap.parent = snap.parent if not request.new_name else request.new_name
+                snap.children = [request.new_name if c == old.name and request.new_name else c for c in snap.children]
         elif plan.action == 'delete':
             gone = set()
             for target in plan.targets:

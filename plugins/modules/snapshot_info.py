@@ -66,6 +66,12 @@ guests:
         power_state:
           description: Power state of the guest now.
           type: str
+        provider_details:
+          description:
+            - What only this provider reports of the guest; empty for libvirt and OpenStack.
+            - 'VMware: C(consolidation_needed) (vSphere''s C(runtime.consolidationNeeded)): a removal left delta
+              disks that need consolidating (read after the task, so after any removal it made).'
+          type: dict
     snapshots:
       description:
         - The guest's snapshot records, with the keys of RV(savepoint.virt.snapshot#module:results[].snapshot)
