@@ -64,7 +64,12 @@ class SnapshotBackend:
 
     def refresh_guest(self, guest: Guest) -> Guest:
         """The same guest with its current power state, read from the provider (the engine reports
-        the guest as it is after a revert). The default returns it unchanged: override it."""
+        the guest as it is after a revert). The default looks the guest up again by its id (or
+        uuid); override it where the provider can re-read a guest more cheaply."""
+        if 'id' in self.guest_fields:
+            return self.find_guest(GuestRef(id=guest.id))
+        if 'uuid' in self.guest_fields:
+            return self.find_guest(GuestRef(uuid=guest.id))
         return guest
 
     # -- snapshots ---------------------------------------------------------
