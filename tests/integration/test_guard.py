@@ -11,43 +11,29 @@ from __future__ import annotations
 
 import datetime
 import sys
-import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import libvirt
 import pytest
 import yaml
 
 from scripts.ansible_run import run_playbook
-from services.libvirt import TinyGuest, ensure_daemon
+from services.libvirt import TinyGuest
 
 pytestmark = pytest.mark.qemu
 HERE = Path(__file__).resolve().parent / 'playbooks' / 'guard'
 BEFORE, GOOD, BROKEN = 0xab, 0xcd, 0xee
-
-
-@pytest.fixture(scope='module')
-def conn():
-    ensure_daemon(sys.executable)
-    connection = libvirt.open('qemu:///system')
-    yield connection
-    connection.close()
+TINY_GUEST_PREFIX = 'sp-guard'  # names of the guests the shared tiny_guests fixture makes here
 
 
 @pytest.fixture
-def guests(conn):
-    made: List[TinyGuest] = []
-
+def guests(tiny_guests):
     def make(count: int) -> List[TinyGuest]:
-        for _index in range(count):
-            guest = TinyGuest(conn, name='sp-guard-%s' % uuid.uuid4().hex[:8]).create()
-            made.append(guest)
+        made = [tiny_guests() for _index in range(count)]
+        for guest in made:
             guest.write_pattern(BEFORE)
-        return made[-count:]
-    yield make
-    for guest in made:
-        guest.destroy()
+        return made
+    return make
 
 
 def inventory(tmp_path: Path, guests: List[TinyGuest], extra_hosts: Optional[Dict[str, Any]] = None) -> Path:
@@ -144,14 +130,16 @@ def test_revert_together_reverts_the_whole_batch(tmp_path, guests):
 
 def test_keep_for_keeps_the_restore_point_with_its_expiry(tmp_path, guests):
     guest, = guests(1)
-    before = datetime.datetime.now(datetime.timezone.utc)
+    before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)  # expires_at has whole seconds
     result = run(tmp_path, [guest], guard_keep_for='3d')
+    after = datetime.datetime.now(datetime.timezone.utc)
     stats = outcomes(result)[guest.name]
     assert result.rc == 0, failures(result)
     assert stats['outcome'] == 'succeeded' and stats['kept'] is True
     assert snapshots(guest) == [stats['snapshot']] and guest.has_pattern(GOOD)
     expires = datetime.datetime.fromisoformat(stats['expires_at'].replace('Z', '+00:00'))
-    assert datetime.timedelta(days=3) <= expires - before <= datetime.timedelta(days=3, seconds=600)
+    # three days from when the restore point was taken, which was during the run
+    assert before + datetime.timedelta(days=3) <= expires <= after + datetime.timedelta(days=3)
     # prune honours it: not expired yet, so nothing is removed
     pruned = run_playbook(HERE / 'prune.yml', {'guest': guest.name})
     assert pruned.rc == 0, pruned.result('Prune expired restore points')
