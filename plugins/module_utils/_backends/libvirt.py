@@ -21,6 +21,7 @@ from .._errors import (
 )
 from .._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, to_iso
 from .._ownership import decode_description, encode_description
+from .._redact import mask_uri, redact_text, uri_secrets
 from .._waiting import Operation
 
 LIBVIRT_IMPORT_ERROR = None
@@ -55,12 +56,13 @@ def version_text(number: int) -> str:
     return '%d.%d.%d' % (number // 1000000, number // 1000 % 1000, number % 1000)
 
 
-def translate(exc: Exception, doing: str) -> SavepointError:
-    """A libvirt error as the engine's error, with libvirt's message kept."""
+def translate(exc: Exception, doing: str, secrets: Optional[List[str]] = None) -> SavepointError:
+    """A libvirt error as the engine's error, with libvirt's message kept (secrets masked)."""
     if libvirt is None or not isinstance(exc, libvirt.libvirtError):
-        return ProviderError('%s failed: %s' % (doing, exc), provider_message=str(exc))
+        text = redact_text(str(exc), secrets)
+        return ProviderError('%s failed: %s' % (doing, text), provider_message=text)
     code = exc.get_error_code()
-    message = exc.get_error_message() or str(exc)
+    message = redact_text(exc.get_error_message() or str(exc), secrets)
     details = {'libvirt_code': code, 'libvirt_domain': exc.get_error_domain()}
     if code == ERR_NO_DOMAIN:
         return GuestNotFoundError('%s: guest not found' % doing, message, details)
@@ -97,6 +99,9 @@ class LibvirtBackend(SnapshotBackend):
     def __init__(self, connection: Dict[str, Any]) -> None:
         super().__init__(connection)
         self.uri = self.connection.get('uri') or os.environ.get('LIBVIRT_DEFAULT_URI') or 'qemu:///system'
+        # The URI may hold credentials (qemu+tcp://user:pass@host): messages only ever name safe_uri.
+        self.safe_uri = mask_uri(self.uri)
+        self.secrets = uri_secrets(self.uri)
         self.conn: Any = None
         self._lib_version: Optional[int] = None
 
@@ -110,10 +115,10 @@ class LibvirtBackend(SnapshotBackend):
         try:
             self.conn = libvirt.open(self.uri)
         except libvirt.libvirtError as exc:
-            raise ConnectionFailedError("cannot connect to libvirt at '%s': %s"
-                                        % (self.uri, exc.get_error_message() or exc),
-                                        provider_message=exc.get_error_message(),
-                                        details={'uri': self.uri, 'libvirt_code': exc.get_error_code()})
+            message = redact_text(exc.get_error_message() or str(exc), self.secrets)
+            raise ConnectionFailedError("cannot connect to libvirt at '%s': %s" % (self.safe_uri, message),
+                                        provider_message=message,
+                                        details={'uri': self.safe_uri, 'libvirt_code': exc.get_error_code()})
 
     def close(self) -> None:
         if self.conn is not None:
@@ -159,7 +164,7 @@ class LibvirtBackend(SnapshotBackend):
         close = difflib.get_close_matches(ref.name or '', names, n=5, cutoff=0.5)
         hint = ('; did you mean: %s?' % ', '.join(close)) if close else (
             '; this host has: %s' % (', '.join(sorted(names)[:20]) or 'no guests'))
-        raise GuestNotFoundError("libvirt guest %s not found at %s%s" % (ref.describe(), self.uri, hint),
+        raise GuestNotFoundError("libvirt guest %s not found at %s%s" % (ref.describe(), self.safe_uri, hint),
                                  details={'candidates': close})
 
     def list_guests(self) -> List[Guest]:
