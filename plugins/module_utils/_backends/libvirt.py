@@ -41,6 +41,11 @@ ERR_OPERATION_UNSUPPORTED = 84
 ERR_AGENT_UNRESPONSIVE = 86
 ERR_SYSTEM_ERROR = 38
 ERR_RPC_DOMAIN = 7
+ERR_NO_DOMAIN_METADATA = 80
+
+#: the collection's namespace in a domain's <metadata>: holds the lease of the run acting on it (_locking.py)
+LEASE_NAMESPACE = 'https://savepoint.virt/xmlns/lease/1'
+LEASE_PREFIX = 'savepoint'
 
 # Reverting to external snapshots arrived in libvirt 9.9.0.
 REVERT_EXTERNAL_VERSION = 9009000
@@ -87,6 +92,7 @@ def _text(node: Optional[ET.Element], path: str) -> Optional[str]:
 class LibvirtBackend(SnapshotBackend):
     provider = 'libvirt'
     guest_fields = ('name', 'uuid')
+    supports_leases = True
     connection_options = {
         'uri': {
             'type': 'str',
@@ -175,6 +181,44 @@ class LibvirtBackend(SnapshotBackend):
 
     def refresh_guest(self, guest: Guest) -> Guest:
         return self._guest(guest.handle)
+
+    # -- lease: an element of the domain's <metadata> ---------------------------
+    @property
+    def lease_settle_seconds(self) -> float:
+        # The test driver's state lives in this process only: no other run can see it, nothing to settle.
+        return 0.0 if self.conn.getType().lower() == 'test' else 1.0
+
+    @staticmethod
+    def _metadata_flags(dom: Any, write: bool) -> int:
+        # The persistent definition survives a restart; a running guest's live one is written too, so that
+        # both agree. A transient guest has only the live definition.
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG if dom.isPersistent() else libvirt.VIR_DOMAIN_AFFECT_LIVE
+        if write and dom.isPersistent() and dom.isActive():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        return flags
+
+    def read_lease(self, guest: Guest) -> Optional[str]:
+        dom = guest.handle
+        try:
+            xml = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, LEASE_NAMESPACE, self._metadata_flags(dom, False))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == ERR_NO_DOMAIN_METADATA:
+                return None
+            raise translate(exc, "reading the lease of guest '%s'" % guest.name, self.secrets)
+        return ET.fromstring(xml).text or None
+
+    def write_lease(self, guest: Guest, text: Optional[str]) -> None:
+        dom = guest.handle
+        xml = None
+        if text is not None:
+            node = ET.Element('lease')
+            node.text = text
+            xml = ET.tostring(node, encoding='unicode')
+        try:
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, LEASE_PREFIX if xml else None,
+                            LEASE_NAMESPACE, self._metadata_flags(dom, True))
+        except libvirt.libvirtError as exc:
+            raise translate(exc, "writing the lease of guest '%s'" % guest.name, self.secrets)
 
     # -- capabilities ----------------------------------------------------------
     def _agent_state(self, dom: Any) -> Optional[str]:
@@ -350,7 +394,11 @@ class LibvirtBackend(SnapshotBackend):
             flags = libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING
         try:
             snap = dom.snapshotLookupByName(snapshot.name, 0)
+            # A revert restores the domain definition of the snapshot, <metadata> included: the lease of
+            # this run is put back at once, or the guest would show the snapshot-time lease (or none).
+            lease = self.read_lease(guest)
             dom.revertToSnapshot(snap, flags)
+            self.write_lease(guest, lease)
             self._enforce_power_state(guest, snapshot, power_state)
         except libvirt.libvirtError as exc:
             raise translate(exc, "reverting guest '%s' to snapshot '%s'" % (guest.name, snapshot.name))
