@@ -1,0 +1,54 @@
+"""ansible-playbook runs of the safety suites: started side by side, killed, read back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from scripts.ansible_run import REPO, VENV_BIN, collection_env
+
+CALL = Path(__file__).resolve().parent / 'playbooks' / 'call.yml'
+
+
+class Run:
+    """One ansible-playbook process (own process group, so that a kill takes the module with it)."""
+
+    def __init__(self, args: Dict[str, Any], env: Optional[Dict[str, str]] = None, verbose: bool = False,
+                 callback: str = 'ansible.builtin.json', playbook: Path = CALL,
+                 extra_vars: Optional[Dict[str, Any]] = None) -> None:
+        cmd = [str(VENV_BIN / 'ansible-playbook'), str(playbook), '-e', json.dumps(extra_vars or {'args': args})]
+        if verbose:
+            cmd.append('-vvv')
+        run_env = collection_env()
+        run_env['ANSIBLE_STDOUT_CALLBACK'] = callback
+        run_env.update(env or {})
+        self.proc = subprocess.Popen(cmd, env=run_env, cwd=str(REPO), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.stdout = ''
+        self.stderr = ''
+        self.rc: Optional[int] = None
+
+    def wait(self, timeout: float) -> 'Run':
+        self.stdout, self.stderr = self.proc.communicate(timeout=timeout)
+        self.rc = self.proc.returncode
+        return self
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.wait(60)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def result(self) -> Dict[str, Any]:
+        data = json.loads(self.stdout)
+        for play in data['plays']:
+            for task in play['tasks']:
+                if task['task']['name'] == 'Call the module':
+                    return task['hosts']['localhost']
+        raise KeyError('no module result in:\n%s' % self.stdout[-2000:])
