@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from scripts.ansible_run import REPO, VENV_BIN, collection_env
 
@@ -20,7 +20,7 @@ class Run:
     def __init__(self, args: Dict[str, Any], env: Optional[Dict[str, str]] = None, verbose: bool = False,
                  callback: str = 'ansible.builtin.json', playbook: Path = CALL,
                  extra_vars: Optional[Dict[str, Any]] = None) -> None:
-        cmd = [str(VENV_BIN / 'ansible-playbook'), str(playbook), '-e', json.dumps(extra_vars or {'args': args})]
+        cmd = [str(VENV_BIN / 'ansible-playbook'), str(playbook), '-e', json.dumps(extra_vars or {'call_args': args})]
         if verbose:
             cmd.append('-vvv')
         run_env = collection_env()
@@ -37,8 +37,33 @@ class Run:
         self.rc = self.proc.returncode
         return self
 
+    def tree(self) -> List[int]:
+        """This run's processes: ansible-playbook and everything below it (the module may have its own
+        session, so the process group alone would miss it)."""
+        children: Dict[int, List[int]] = {}
+        for entry in Path('/proc').iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / 'stat').read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(')', 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+        return found
+
     def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
+        """SIGKILL the whole run at once, module included (a run that dies holding a lease)."""
+        for pid in self.tree():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.wait(60)
 
     @property
