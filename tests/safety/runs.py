@@ -71,9 +71,12 @@ class Run:
         return self.stdout + self.stderr
 
     def result(self) -> Dict[str, Any]:
-        data = json.loads(self.stdout)
+        # -vvv prints its header lines before the JSON document
+        start = 0 if self.stdout.startswith('{') else self.stdout.index('\n{') + 1
+        data = json.loads(self.stdout[start:])
         for play in data['plays']:
             for task in play['tasks']:
-                if task['task']['name'] == 'Call the module':
-                    return task['hosts']['localhost']
+                result = task['hosts'].get('localhost', {})
+                if task['task']['name'].startswith('Call the') and not result.get('skipped'):
+                    return result
         raise KeyError('no module result in:\n%s' % self.stdout[-2000:])
