@@ -54,15 +54,14 @@ def run_case(case: Case, tmp_path: Path, output: str) -> Run:
     return run
 
 
-def _ids(cases):
-    return [c.id for c in cases]
-
-
 OFFLINE = libvirt_cases() + vmware_cases() + openstack_cases()
+#: each case runs with its provider's suite (make test-fast stays fast); none needs the service itself
+MARKS = {'libvirt': pytest.mark.qemu, 'vmware': pytest.mark.vmware, 'openstack': pytest.mark.openstack}
+OFFLINE_PARAMS = [pytest.param(c, id=c.id, marks=MARKS[c.provider]) for c in OFFLINE]
 
 
 @pytest.mark.parametrize('output', OUTPUTS)
-@pytest.mark.parametrize('case', OFFLINE, ids=_ids(OFFLINE))
+@pytest.mark.parametrize('case', OFFLINE_PARAMS)
 def test_no_secret_in_output(case, output, tmp_path):
     run = run_case(case, tmp_path, output)
     assert_clean(run.output, case, output)
@@ -122,6 +121,7 @@ def venv_on_path(monkeypatch):
     monkeypatch.setenv('PATH', '%s%s%s' % (Path(sys.executable).parent, os.pathsep, os.environ.get('PATH', '')))
 
 
+@pytest.mark.qemu
 def test_role_libvirt_uri_userinfo_in_runner_artifacts(tmp_path, venv_on_path):
     uri = 'qemu+tcp://%s:%s@127.0.0.1:%d/system' % (URI_USER, URI_PASSWORD, free_port())
     case = Case('role-libvirt', 'libvirt', {})
@@ -142,6 +142,7 @@ def test_role_vmware_password_in_runner_artifacts(tmp_path, vcsim, venv_on_path)
     assert 'reverted' in text
 
 
+@pytest.mark.openstack
 def test_role_openstack_clouds_yaml_in_runner_artifacts(tmp_path, venv_on_path):
     case = [c for c in openstack_cases() if c.id == 'openstack-clouds-yaml'][0]
     env = case.files(tmp_path)
@@ -150,6 +151,7 @@ def test_role_openstack_clouds_yaml_in_runner_artifacts(tmp_path, venv_on_path):
     assert_clean(text, case, 'runner artifacts')
 
 
+@pytest.mark.qemu
 def test_zz_count_secrets_checks():
     """Not a check of its own: prints how many secret greps this module made (README figure)."""
     print('secrets checks made: %d' % CHECKS['count'])

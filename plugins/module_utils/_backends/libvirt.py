@@ -8,16 +8,17 @@ from __future__ import annotations
 import datetime
 import difflib
 import os
+import threading
 import time
 import traceback
 import xml.etree.ElementTree as ET
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import urlparse
 
 from .._backend import SnapshotBackend, pick_one
 from .._errors import (
     ConnectionFailedError, GuestNotFoundError, InvalidRequestError, MissingLibraryError, ProviderError,
-    QuiesceUnavailableError, SavepointError, SnapshotNotFoundError, UnsupportedError,
+    QuiesceUnavailableError, SavepointError, SnapshotNotFoundError, UnsupportedError, WaitTimeoutError,
 )
 from .._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, to_iso
 from .._ownership import decode_description, encode_description
@@ -46,6 +47,12 @@ ERR_NO_DOMAIN_METADATA = 80
 #: the collection's namespace in a domain's <metadata>: holds the lease of the run acting on it (_locking.py)
 LEASE_NAMESPACE = 'https://savepoint.virt/xmlns/lease/1'
 LEASE_PREFIX = 'savepoint'
+
+#: seconds a snapshot call may take before start_* returns it unfinished (the engine then polls it under the
+#: task's deadline): a frozen QEMU never answers savevm/loadvm/delvm, and libvirt waits for it for ever.
+SYNC_GRACE_SECONDS = 2.0
+#: seconds a lease read/write may take: a job hung on a frozen QEMU blocks every call on that domain
+LEASE_CALL_SECONDS = 20.0
 
 # Reverting to external snapshots arrived in libvirt 9.9.0.
 REVERT_EXTERNAL_VERSION = 9009000
@@ -197,7 +204,32 @@ class LibvirtBackend(SnapshotBackend):
             flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
         return flags
 
+    def _bounded(self, body: Callable[[], Any], doing: str) -> Any:
+        """``body`` in a thread, given up after LEASE_CALL_SECONDS (the domain is stuck in a hung job)."""
+        box: Dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box['result'] = body()
+            except BaseException as exc:  # handed to the caller's thread below
+                box['error'] = exc
+        thread = threading.Thread(target=work, name='savepoint-lease', daemon=True)
+        thread.start()
+        thread.join(LEASE_CALL_SECONDS)
+        if thread.is_alive():
+            raise WaitTimeoutError('%s: libvirt did not answer within %ds (a job on the guest is hung)'
+                                   % (doing, LEASE_CALL_SECONDS))
+        if 'error' in box:
+            raise box['error']
+        return box.get('result')
+
     def read_lease(self, guest: Guest) -> Optional[str]:
+        return self._bounded(lambda: self._read_lease(guest), "reading the lease of guest '%s'" % guest.name)
+
+    def write_lease(self, guest: Guest, text: Optional[str]) -> None:
+        self._bounded(lambda: self._write_lease(guest, text), "writing the lease of guest '%s'" % guest.name)
+
+    def _read_lease(self, guest: Guest) -> Optional[str]:
         dom = guest.handle
         try:
             xml = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, LEASE_NAMESPACE, self._metadata_flags(dom, False))
@@ -207,7 +239,7 @@ class LibvirtBackend(SnapshotBackend):
             raise translate(exc, "reading the lease of guest '%s'" % guest.name, self.secrets)
         return ET.fromstring(xml).text or None
 
-    def write_lease(self, guest: Guest, text: Optional[str]) -> None:
+    def _write_lease(self, guest: Guest, text: Optional[str]) -> None:
         dom = guest.handle
         xml = None
         if text is not None:
@@ -356,7 +388,43 @@ class LibvirtBackend(SnapshotBackend):
                 targets.append(target.get('dev'))
         return targets
 
+    # -- blocking calls under the engine's deadline -------------------------------
+    def _in_thread(self, op: Operation, body: Callable[[], Any]) -> Operation:
+        """Run ``body`` (blocking libvirt calls) in a thread; poll() finishes ``op`` when it is done."""
+        box: Dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box['result'] = body()
+            except SavepointError as exc:
+                box['error'] = exc
+            except Exception as exc:  # any other failure still ends as the engine's error
+                box['error'] = translate(exc, "%s of snapshot '%s' of guest '%s'"
+                                         % (op.action, op.snapshot_name, op.guest.name), self.secrets)
+
+        thread = threading.Thread(target=work, name='savepoint-%s-%s' % (op.action, op.guest.name), daemon=True)
+        op.handle = (thread, box)
+        thread.start()
+        thread.join(SYNC_GRACE_SECONDS)
+        self.poll(op)
+        return op
+
+    def poll(self, operation: Operation) -> None:
+        if operation.done:
+            return
+        thread, box = operation.handle
+        if thread.is_alive():
+            return
+        if 'error' in box:
+            operation.finish(error=box['error'])
+        else:
+            operation.finish(result=box.get('result'))
+
     def start_create(self, guest: Guest, spec: SnapshotSpec) -> Operation:
+        op = Operation(action='create', guest=guest, snapshot_name=spec.name, id=spec.name)
+        return self._in_thread(op, lambda: self._create(guest, spec, op))
+
+    def _create(self, guest: Guest, spec: SnapshotSpec, op: Operation) -> SnapshotRecord:
         dom = guest.handle
         root = ET.Element('domainsnapshot')
         ET.SubElement(root, 'name').text = spec.name
@@ -369,7 +437,6 @@ class LibvirtBackend(SnapshotBackend):
             disks = ET.SubElement(root, 'disks')
             for target in self._disk_targets(dom):
                 ET.SubElement(disks, 'disk', name=target, snapshot='external')
-        op = Operation(action='create', guest=guest, snapshot_name=spec.name, id=spec.name)
         started = time.monotonic()
         try:
             snap = dom.snapshotCreateXML(ET.tostring(root, encoding='unicode'), flags)
@@ -383,12 +450,14 @@ class LibvirtBackend(SnapshotBackend):
             raise translate(exc, "reading back snapshot '%s' of guest '%s'" % (spec.name, guest.name))
         # The whole call blocks a live guest (QEMU pauses it for savevm); a shut-off guest has nothing to block.
         op.blocked_seconds = elapsed if guest.power_state in ('running', 'paused') else 0.0
-        op.finish(result=record)
-        return op
+        return record
 
     def start_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Operation:
-        dom = guest.handle
         op = Operation(action='revert', guest=guest, snapshot_name=snapshot.name, id=snapshot.name)
+        return self._in_thread(op, lambda: self._revert(guest, snapshot, power_state))
+
+    def _revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> None:
+        dom = guest.handle
         flags = 0
         if power_state == 'on':
             flags = libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING
@@ -396,14 +465,12 @@ class LibvirtBackend(SnapshotBackend):
             snap = dom.snapshotLookupByName(snapshot.name, 0)
             # A revert restores the domain definition of the snapshot, <metadata> included: the lease of
             # this run is put back at once, or the guest would show the snapshot-time lease (or none).
-            lease = self.read_lease(guest)
+            lease = self._read_lease(guest)
             dom.revertToSnapshot(snap, flags)
-            self.write_lease(guest, lease)
+            self._write_lease(guest, lease)
             self._enforce_power_state(guest, snapshot, power_state)
         except libvirt.libvirtError as exc:
             raise translate(exc, "reverting guest '%s' to snapshot '%s'" % (guest.name, snapshot.name))
-        op.finish()
-        return op
 
     def _enforce_power_state(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> None:
         """Make the guest's run state what was asked, whatever the driver did on its own."""
@@ -427,15 +494,16 @@ class LibvirtBackend(SnapshotBackend):
             raise ProviderError("guest '%s' is %s after the revert, not %s as asked" % (guest.name, have, want))
 
     def start_delete(self, guest: Guest, snapshot: SnapshotRecord, remove_children: bool) -> Operation:
-        dom = guest.handle
         op = Operation(action='delete', guest=guest, snapshot_name=snapshot.name, id=snapshot.name)
+        return self._in_thread(op, lambda: self._delete(guest, snapshot, remove_children))
+
+    def _delete(self, guest: Guest, snapshot: SnapshotRecord, remove_children: bool) -> None:
+        dom = guest.handle
         flags = libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if remove_children else 0
         try:
             dom.snapshotLookupByName(snapshot.name, 0).delete(flags)
         except libvirt.libvirtError as exc:
             raise translate(exc, "deleting snapshot '%s' of guest '%s'" % (snapshot.name, guest.name))
-        op.finish()
-        return op
 
 
 def _epoch(text: str) -> datetime.datetime:
