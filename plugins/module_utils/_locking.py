@@ -203,9 +203,14 @@ class LeaseKeeper:
             self.release()
             guest, lease = busy
             left = deadline - self.clock()
-            if lease is None:  # lost it and the winner already let go: just try again
+            if lease is None and left > 0:  # lost it and the winner already let go: try again shortly
+                self.sleep(min(self.settle, left))
                 continue
             if left <= 0:
+                if lease is None:
+                    raise GuestBusyError("guest '%s': the lease written by this run did not read back within %ds; "
+                                         "nothing was changed" % (guest.name, self.timeout),
+                                         details={'guest': guest.to_dict()})
                 raise GuestBusyError(
                     "guest '%s' is in use by another run: %s; waited %ds for it, nothing was changed. "
                     "Retry when that run has finished (a run that died holding it is taken over once "

@@ -33,4 +33,4 @@ def test_no_secret_in_output_live_stack(keystone_port, index, output, tmp_path):
     run = run_case(case, tmp_path, output)
     assert_clean(run.output, case, '%s (%s)' % (output, case.id))
     if output == 'json':
-        assert run.result().get('error') in ('authentication_failed', 'connection_failed'), run.result()
+        assert run.result().get('error') and run.result().get('msg'), run.result()
