@@ -136,4 +136,3 @@ def test_run_killed_holding_the_lease_is_taken_over_after_expiry(tiny_guests):
     assert waited >= LEASE_MARGIN_SECONDS - 5
     assert 'heir' in tree(guest) and 'victim' not in tree(guest)
     assert lease_of(guest) is None
-
