@@ -188,7 +188,7 @@ class LeaseKeeper:
                 if settle > 0:
                     self.sleep(settle)
                 for guest in guests:
-                    check, _ = self._read(guest)
+                    check = self._read(guest)[0]
                     if check is None or check.run != self.run:
                         busy = (guest, check)
                         break
