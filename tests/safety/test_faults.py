@@ -211,8 +211,3 @@ def test_vcsim_fault(monkeypatch, phase, fault):
         assert names == {'create': ['made-under-fault'], 'revert': ['base'], 'delete': []}[phase], names
     finally:
         server.stop()
-
-
-def test_zz_faults_injected():
-    """Prints how many faults this session injected (README figure)."""
-    print('faults injected: %d; recovered by the provider itself: %s' % (INJECTED['count'], RECOVERED or 'none'))
