@@ -89,23 +89,24 @@ def test_no_secret_in_output_vcsim(vcsim, index, output, tmp_path):
 
 # -- the role, run as AWX runs a job template (ansible-runner, artifacts read back) ---------------
 def runner_job(tmp_path: Path, provider: str, guest: str, connection: dict, env: dict):
+    """The guard role as an AWX job: the connection (with its secret) injected as extra vars."""
     pdd = tmp_path / 'pdd'
     (pdd / 'inventory').mkdir(parents=True)
     (pdd / 'env').mkdir()
     (pdd / 'project').mkdir()
     (pdd / 'inventory' / 'hosts').write_text(
-        '[virt]\nlocalhost ansible_connection=local ansible_python_interpreter=%s\n' % sys.executable)
+        '[virt]\ntarget ansible_connection=local ansible_python_interpreter=%s\n' % sys.executable)
     envvars = {'ANSIBLE_COLLECTIONS_PATH': str(COLLECTIONS)}
     envvars.update(env)
     (pdd / 'env' / 'envvars').write_text(yaml.safe_dump(envvars))
     (pdd / 'project' / 'change.yml').write_text(yaml.safe_dump([
         {'name': 'The change fails', 'ansible.builtin.command': '/bin/false', 'changed_when': False}]))
     (pdd / 'project' / 'site.yml').write_text(yaml.safe_dump([
-        {'name': 'Job template', 'ansible.builtin.import_playbook': 'savepoint.virt.guarded_change'}]))
+        {'name': 'Job template', 'hosts': 'virt', 'gather_facts': False,
+         'roles': [{'role': 'savepoint.virt.guard'}]}]))
     collection_env()
-    extravars = {'savepoint_hosts': 'virt', 'guarded_change_provider': provider, 'guarded_change_guest': guest,
-                 'guarded_change_tasks': str(pdd / 'project' / 'change.yml'),
-                 'guarded_change_connection': connection}
+    extravars = {'savepoint_provider': provider, 'savepoint_guest': guest, 'savepoint_connection': connection,
+                 'guard_change_tasks': str(pdd / 'project' / 'change.yml'), 'guard_wait_for_connection': False}
     run = ansible_runner.run(private_data_dir=str(pdd), playbook='site.yml', extravars=extravars, quiet=True,
                              verbosity=3)
     artifacts = Path(run.config.artifact_dir)
