@@ -164,7 +164,7 @@ def test_vcsim_fault(monkeypatch, phase, fault):
     from services.vcsim import VcsimServer
     assert _backends is not None
     # One HTTP request may hang this long on a frozen server (the module's default is 60s).
-    monkeypatch.setattr(vmware_module, 'HTTP_TIMEOUT', HTTP_TIMEOUT)
+    monkeypatch.setattr(vmware_module.session, 'HTTP_TIMEOUT', HTTP_TIMEOUT)
     server = VcsimServer(vms_per_pool=1, extra_args=['-method-delay', '%s:%d' % (METHOD[phase], 2500)])
     server.start()
     try:
