@@ -28,6 +28,8 @@ class SnapshotBackend:
     connection_options: ClassVar[Dict[str, Dict[str, Any]]] = {}
     #: which GuestRef fields this provider understands
     guest_fields: ClassVar[tuple] = ('name', 'uuid')
+    #: whether read_lease/write_lease store a per-guest lease (one run at a time per guest, _locking.py)
+    supports_leases: ClassVar[bool] = False
     #: provider-only guest options (module options such as ``moid``, ``server_id``, ``folder``)
     guest_options: ClassVar[tuple] = ()
     #: provider-only create options as argument-spec entries (``include_volumes``); they land in
@@ -71,6 +73,14 @@ class SnapshotBackend:
         if 'uuid' in self.guest_fields:
             return self.find_guest(GuestRef(uuid=guest.id))
         return guest
+
+    # -- one run at a time per guest (_locking.py) ------------------------------
+    def read_lease(self, guest: Guest) -> Optional[str]:
+        """The lease text stored with the guest, None when there is none."""
+        return None
+
+    def write_lease(self, guest: Guest, text: Optional[str]) -> None:
+        """Store ``text`` as the guest's lease (None removes it); the text is opaque to the backend."""
 
     # -- snapshots ---------------------------------------------------------
     def capabilities(self, guest: Guest) -> Capabilities:

@@ -31,6 +31,7 @@ from ._model import (
     normalise_description, render_tree, utcnow,
 )
 from . import _consolidate, _rename
+from ._locking import LeaseKeeper
 from ._options import STATES
 from ._results import ResultBuilder
 from ._retention import RetentionRule, select_for_removal
@@ -166,18 +167,26 @@ class SnapshotEngine(ResultBuilder):
         self.policy = wait_policy or WaitPolicy()
         self.progress = progress
         self.now = now or utcnow
+        self.leases = LeaseKeeper(backend, self.policy.timeout, check_mode, progress)
 
     # -- public entry points -------------------------------------------------
     def run(self, request: Request) -> Dict[str, Any]:
         request.validate()
-        plans = self._look(request)
-        decide = getattr(self, '_decide_%s' % request.state)
-        for plan in plans:
-            decide(request, plan)
-        _consolidate.check(request, plans, self.backend.provider)
-        if not self.check_mode:
-            self._act(request, plans)
-        return self._result(request, plans)
+        guests = self._find(request)
+        # One run per guest from reading the trees to reading them back (_locking.py).
+        self.leases = LeaseKeeper(self.backend, self.policy.timeout, self.check_mode, self.progress,
+                                  'state=%s' % request.state)
+        with self.leases.hold(guests):
+            plans = self._look(request, guests)
+            decide = getattr(self, '_decide_%s' % request.state)
+            for plan in plans:
+                decide(request, plan)
+            _consolidate.check(request, plans, self.backend.provider)
+            if not self.check_mode:
+                self._act(request, plans)
+            result = self._result(request, plans)
+        result['warnings'] = self.leases.warnings + result['warnings']
+        return result
 
     def info(self, refs: Optional[List[GuestRef]] = None) -> Dict[str, Any]:
         guests = self.backend.find_guests(refs) if refs else self.backend.list_guests()
@@ -196,13 +205,16 @@ class SnapshotEngine(ResultBuilder):
                                                         len(reports), '' if len(reports) == 1 else 's')}
 
     # -- phase 1: look ---------------------------------------------------------
-    def _look(self, request: Request) -> List[GuestPlan]:
+    def _find(self, request: Request) -> List[Guest]:
         guests = self.backend.find_guests(request.guests)
         seen: Dict[str, Guest] = {}
         for guest in guests:
             if guest.id in seen:
                 raise InvalidRequestError("guest '%s' (id %s) is named twice in one request" % (guest.name, guest.id))
             seen[guest.id] = guest
+        return guests
+
+    def _look(self, request: Request, guests: List[Guest]) -> List[GuestPlan]:
         plans = [GuestPlan(guest=g, snapshots=self.backend.list_snapshots(g),
                            capabilities=self.backend.capabilities(g)) for g in guests]
         for plan in plans:
@@ -343,6 +355,7 @@ class SnapshotEngine(ResultBuilder):
         # concurrent snapshot tasks on one guest); guests run side by side.
         rounds = max((len(p.targets) if p.action == 'delete' else 1 for p in active), default=0)
         for index in range(rounds):
+            self.leases.renew()
             batch = []
             for plan in active:
                 if plan.error is not None:

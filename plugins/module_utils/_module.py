@@ -20,6 +20,7 @@ from ._model import POWER_AFTER_REVERT, QUIESCE_POLICIES, SNAPSHOT_KINDS, GuestR
 from ._options import STATES, check_strings, resolve_task_options
 from ._ownership import make_marker
 from ._providers import BACKENDS
+from ._redact import redact, redact_text, secrets_in
 from ._retention import RetentionRule
 from ._waiting import WaitPolicy
 
@@ -129,9 +130,36 @@ def info_argument_spec(backends: Sequence[Type[SnapshotBackend]], with_provider:
 MUTUALLY_EXCLUSIVE = [['name', 'uuid', 'guests']]
 
 
+class RedactingModule(AnsibleModule):
+    """AnsibleModule whose every result, failure, warning and log line goes through _redact last.
+
+    The password of a URI given as an option (libvirt ``uri``) joins the no_log
+    values, so Ansible masks it in ``invocation`` too; the rest is masked by text.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.no_log_values.update(secrets_in(self.params))
+
+    def _secrets(self) -> List[str]:
+        return [v for v in self.no_log_values if isinstance(v, str)]
+
+    def exit_json(self, **kwargs: Any) -> None:  # type: ignore[override]
+        super().exit_json(**redact(kwargs, self._secrets()))
+
+    def fail_json(self, msg: str, **kwargs: Any) -> None:  # type: ignore[override]
+        super().fail_json(msg=redact_text(msg, self._secrets()), **redact(kwargs, self._secrets()))
+
+    def warn(self, warning: str, *args: Any, **kwargs: Any) -> None:
+        super().warn(redact_text(warning, self._secrets()), *args, **kwargs)
+
+    def log(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        super().log(redact_text(msg, self._secrets()), *args, **kwargs)
+
+
 def make_module(argument_spec: Dict[str, Any]) -> AnsibleModule:
-    return AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                         mutually_exclusive=MUTUALLY_EXCLUSIVE)
+    return RedactingModule(argument_spec=argument_spec, supports_check_mode=True,
+                           mutually_exclusive=MUTUALLY_EXCLUSIVE)
 
 
 def choose_backend(module: AnsibleModule, backends: Sequence[Type[SnapshotBackend]]) -> Type[SnapshotBackend]:
