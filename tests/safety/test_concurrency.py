@@ -18,6 +18,8 @@ from ansible_collections.savepoint.virt.plugins.module_utils._locking import LEA
 
 from safety.runs import Run
 
+TINY_GUEST_PREFIX = 'sp-safety'
+
 pytestmark = pytest.mark.qemu
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # lease_of polls: no stderr noise
 TIMEOUT = 120

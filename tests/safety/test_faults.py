@@ -31,6 +31,8 @@ from ansible_collections.savepoint.virt.plugins.module_utils._model import Guest
 from ansible_collections.savepoint.virt.plugins.module_utils._ownership import make_marker
 from ansible_collections.savepoint.virt.plugins.module_utils._waiting import WaitPolicy
 
+TINY_GUEST_PREFIX = 'sp-safety'
+
 TIMEOUT = 15.0
 #: a re-run after a fault may first wait for the lease the failed run had to leave on a hung guest
 RERUN_TIMEOUT = TIMEOUT + LEASE_MARGIN_SECONDS + 60

@@ -258,8 +258,6 @@ def test_an_unexpected_exception_outside_the_engine_ends_in_a_clear_failure(caps
     assert 'please report it' in result['msg'] and 'Traceback' not in result['msg']
 
 
-@pytest.mark.xfail(strict=True, reason='URI userinfo in an SDK exception reaches msg on dev/engine; '
-                   "dev/safety's _redact/RedactingModule masks it: remove this mark when dev/safety is merged")
 def test_uri_userinfo_in_an_unexpected_exception_never_reaches_the_output(capsys, test_driver_guest, monkeypatch):
     broken_create(monkeypatch)
     result = run_module(capsys, LIBVIRT_ONLY, 'libvirt_snapshot', name=test_driver_guest.name(), snapshot_name='pre')
