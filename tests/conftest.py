@@ -4,6 +4,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 COLLECTIONS_ROOT = REPO / 'build' / 'collections'
 LINK = COLLECTIONS_ROOT / 'ansible_collections' / 'savepoint' / 'virt'
@@ -45,3 +47,26 @@ def pytest_sessionfinish(session, exitstatus):
     libvirt_service = sys.modules.get('services.libvirt')
     if libvirt_service is not None and libvirt_service.STARTED_HERE['daemon']:
         libvirt_service.stop_daemon()
+
+
+# -- tiny libvirt guests on the real libvirtd (qemu:///system), shared by every suite ------------
+
+@pytest.fixture(scope='module')
+def qemu_conn():
+    """A connection to the real libvirtd, started first if this machine has none running."""
+    import libvirt
+    from services.libvirt import ensure_daemon
+    ensure_daemon(sys.executable)
+    conn = libvirt.open('qemu:///system')
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def tiny_guests(qemu_conn, request):
+    """Make tiny no-OS guests with ``tiny_guests()``; all are removed after the test. A test module
+    names its guests by setting TINY_GUEST_PREFIX (default ``sp-test``)."""
+    from services.libvirt import TinyGuests
+    guests = TinyGuests(qemu_conn, prefix=getattr(request.module, 'TINY_GUEST_PREFIX', 'sp-test'))
+    yield guests
+    guests.destroy()

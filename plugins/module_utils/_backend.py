@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Dict, List, Mapping, Optional
 
-from ._errors import AmbiguousGuestError, GuestNotFoundError, ProviderError, SavepointError
+from ._errors import AmbiguousGuestError, GuestNotFoundError, ProviderError, SavepointError, UnsupportedError
 from ._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec
 from ._waiting import Operation, ProgressCallback, WaitPolicy, pending, wait_until
 
@@ -28,6 +28,13 @@ class SnapshotBackend:
     connection_options: ClassVar[Dict[str, Dict[str, Any]]] = {}
     #: which GuestRef fields this provider understands
     guest_fields: ClassVar[tuple] = ('name', 'uuid')
+    #: whether read_lease/write_lease store a per-guest lease (one run at a time per guest, _locking.py)
+    supports_leases: ClassVar[bool] = False
+    #: provider-only guest options (module options such as ``moid``, ``server_id``, ``folder``)
+    guest_options: ClassVar[tuple] = ()
+    #: provider-only create options as argument-spec entries (``include_volumes``); they land in
+    #: ``SnapshotSpec.options`` and apply to ``state=present`` only
+    spec_options: ClassVar[Dict[str, Dict[str, Any]]] = {}
 
     def __init__(self, connection: Mapping[str, Any]) -> None:
         self.connection = dict(connection)
@@ -58,8 +65,22 @@ class SnapshotBackend:
         raise NotImplementedError
 
     def refresh_guest(self, guest: Guest) -> Guest:
-        """The same guest with its current power state."""
+        """The same guest with its current power state, read from the provider (the engine reports
+        the guest as it is after a revert). The default looks the guest up again by its id (or
+        uuid); override it where the provider can re-read a guest more cheaply."""
+        if 'id' in self.guest_fields:
+            return self.find_guest(GuestRef(id=guest.id))
+        if 'uuid' in self.guest_fields:
+            return self.find_guest(GuestRef(uuid=guest.id))
         return guest
+
+    # -- one run at a time per guest (_locking.py) ------------------------------
+    def read_lease(self, guest: Guest) -> Optional[str]:
+        """The lease text stored with the guest, None when there is none."""
+        return None
+
+    def write_lease(self, guest: Guest, text: Optional[str]) -> None:
+        """Store ``text`` as the guest's lease (None removes it); the text is opaque to the backend."""
 
     # -- snapshots ---------------------------------------------------------
     def capabilities(self, guest: Guest) -> Capabilities:
@@ -97,6 +118,17 @@ class SnapshotBackend:
 
     def start_delete(self, guest: Guest, snapshot: SnapshotRecord, remove_children: bool) -> Operation:
         raise NotImplementedError
+
+    def start_rename(self, guest: Guest, snapshot: SnapshotRecord, new_name: Optional[str],
+                     new_description: Optional[str]) -> Operation:
+        """Give ``snapshot`` a new name (None: keep it) and/or description (None: keep it), keeping its
+        ownership marker. Only called when ``capabilities(guest).rename`` is true."""
+        raise UnsupportedError('%s cannot rename snapshots' % self.provider)
+
+    def start_consolidate(self, guest: Guest, force: bool) -> Optional[Operation]:
+        """After removals: consolidate the guest's disks when it needs it (``force``: whatever it says);
+        None when there is nothing to do. Only called when ``capabilities(guest).consolidate`` is true."""
+        raise UnsupportedError('%s has no disk consolidation' % self.provider)
 
     # -- waiting -----------------------------------------------------------
     def poll(self, operation: Operation) -> None:

@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import libvirt
 import pytest
 
 from scripts.ansible_run import run_playbook
-from services.libvirt import TinyGuest, ensure_daemon
 
 pytestmark = pytest.mark.qemu
 PLAYBOOKS = Path(__file__).resolve().parent / 'playbooks'
-
-
-@pytest.fixture(scope='module')
-def conn():
-    ensure_daemon(sys.executable)
-    connection = libvirt.open('qemu:///system')
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
-def guests(conn):
-    made = []
-
-    def make(**kw):
-        guest = TinyGuest(conn, agent_channel=kw.pop('agent_channel', False)).create(**kw)
-        made.append(guest)
-        return guest
-    yield make
-    for guest in made:
-        guest.destroy()
 
 
 def step(guest, **args):
@@ -47,16 +23,16 @@ def snapshot_names(guest):
     return sorted(s.getName() for s in guest.dom.listAllSnapshots(0))
 
 
-def test_lifecycle_through_ansible_playbook(guests):
-    guest = guests()
+def test_lifecycle_through_ansible_playbook(tiny_guests):
+    guest = tiny_guests()
     run = run_playbook(PLAYBOOKS / 'libvirt_lifecycle.yml', {'guest': guest.name})
     failed = [t for t in run.tasks() if t['result'].get('failed')]
     assert run.rc == 0 and not failed, failed
     assert snapshot_names(guest) == []
 
 
-def test_revert_restores_disk_content_and_run_state(guests):
-    guest = guests()
+def test_revert_restores_disk_content_and_run_state(tiny_guests):
+    guest = tiny_guests()
     guest.write_pattern(0xab)
     created = step(guest, snapshot_name='s1')
     assert created['snapshot']['memory'] is True and created['results'][0]['cost']['guest_blocked_seconds'] > 0
@@ -69,8 +45,8 @@ def test_revert_restores_disk_content_and_run_state(guests):
     assert guest.has_pattern(0xab) and not guest.has_pattern(0xcd)
 
 
-def test_revert_to_a_non_latest_snapshot_restores_its_content(guests):
-    guest = guests()
+def test_revert_to_a_non_latest_snapshot_restores_its_content(tiny_guests):
+    guest = tiny_guests()
     for pattern, name in ((0x11, 'one'), (0x22, 'two'), (0x33, 'three')):
         guest.write_pattern(pattern)
         step(guest, snapshot_name=name)
@@ -80,8 +56,8 @@ def test_revert_to_a_non_latest_snapshot_restores_its_content(guests):
     assert guest.has_pattern(0x22)
 
 
-def test_paused_and_shut_off_guests(guests):
-    paused = guests()
+def test_paused_and_shut_off_guests(tiny_guests):
+    paused = tiny_guests()
     paused.dom.suspend()
     snap = step(paused, snapshot_name='p')['snapshot']
     assert snap['power_state'] == 'paused' and snap['memory'] is True
@@ -89,7 +65,7 @@ def test_paused_and_shut_off_guests(guests):
     step(paused, snapshot_name='p', state='reverted')
     assert paused.state == 'paused'
 
-    off = guests(start=False)
+    off = tiny_guests(start=False)
     off.write_pattern(0x5a)
     snap = step(off, snapshot_name='cold')['snapshot']
     assert snap['power_state'] == 'off' and snap['memory'] is False
@@ -100,8 +76,8 @@ def test_paused_and_shut_off_guests(guests):
     assert off.state == 'running'
 
 
-def test_external_snapshots_and_their_revert(guests, conn):
-    guest = guests()
+def test_external_snapshots_and_their_revert(tiny_guests, qemu_conn):
+    guest = tiny_guests()
     created = step(guest, snapshot_name='ext', kind='external', memory=False)
     snap = created['snapshot']
     assert snap['kind'] == 'external' and snap['memory'] is False
@@ -109,7 +85,7 @@ def test_external_snapshots_and_their_revert(guests, conn):
     run = run_playbook(PLAYBOOKS / 'libvirt_step.yml',
                        {'guest': guest.name, 'snapshot_name': 'ext', 'state': 'reverted'})
     result = run.result('Call the module')
-    if conn.getLibVersion() >= 9009000:
+    if qemu_conn.getLibVersion() >= 9009000:
         assert run.rc == 0 and result['changed'] is True
     else:
         assert run.rc != 0 and result['error'] == 'unsupported'
@@ -119,9 +95,9 @@ def test_external_snapshots_and_their_revert(guests, conn):
     assert deleted['changed'] is True and snapshot_names(guest) == []
 
 
-def test_bad_input_is_a_clear_error_and_changes_nothing(guests):
-    guest = guests()
-    agent_guest = guests(agent_channel=True)
+def test_bad_input_is_a_clear_error_and_changes_nothing(tiny_guests):
+    guest = tiny_guests()
+    agent_guest = tiny_guests(agent_channel=True)
     step(guest, snapshot_name='base', description='original')
     run = run_playbook(PLAYBOOKS / 'libvirt_errors.yml', {'guest': guest.name, 'agent_guest': agent_guest.name})
 

@@ -11,7 +11,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import libvirt
 import libvirt_qemu
@@ -144,3 +144,29 @@ class TinyGuest:
         log = self._log()
         if log.exists():
             log.unlink()
+
+
+class TinyGuests:
+    """The tiny guests one test makes (``guests()``, ``guests(start=False)``, ``guests(agent_channel=True)``),
+    each named ``<prefix>-<random>``; ``destroy()`` removes every one of them, even when one removal fails."""
+
+    def __init__(self, conn: 'libvirt.virConnect', prefix: str = 'sp-test'):
+        self.conn = conn
+        self.prefix = prefix
+        self.made: List[TinyGuest] = []
+
+    def __call__(self, start: bool = True, agent_channel: bool = False) -> TinyGuest:
+        guest = TinyGuest(self.conn, name='%s-%s' % (self.prefix, uuid.uuid4().hex[:8]), agent_channel=agent_channel)
+        self.made.append(guest)
+        return guest.create(start=start)
+
+    def destroy(self) -> None:
+        errors = []
+        for guest in self.made:
+            try:
+                guest.destroy()
+            except Exception as exc:  # pylint: disable=broad-except  # remove the others, then report
+                errors.append('%s: %s' % (guest.name, exc))
+        self.made = []
+        if errors:
+            raise RuntimeError('could not remove test guests: %s' % '; '.join(errors))

@@ -302,18 +302,17 @@ def test_info_without_guests_reports_every_vm(vcsim, inventory, conn):
 # -- bulk and waiting ----------------------------------------------------------------------------------------
 
 def test_bulk_snapshot_set_of_many_guests(vcsim, conn):
+    # how fast a bulk set is: benchmarks/vmware_vs_community.py --bulk; that its tasks are waited
+    # for together: test_bulk_tasks_are_waited_for_together
     refs = [GuestRef(name=n) for n in vcsim.vm_names()]
-    t0 = time.monotonic()
     created = run(conn, present(refs, 'bulk-set'))
-    elapsed = time.monotonic() - t0
-    assert len(created['results']) == len(refs) == 100
+    assert len(created['results']) == len(refs) == vcsim.vm_count >= 100  # every VM of the session's vcsim: many
     assert all(r['action'] == 'created' and r['snapshot']['name'] == 'bulk-set' for r in created['results'])
     assert all(r['operations'][0]['id'].startswith('task-') for r in created['results'])
     again = run(conn, present(refs, 'bulk-set'))
     assert again['changed'] is False
     removed = run(conn, Request(state='absent', guests=refs, snapshot_name='bulk-set'))
     assert all(r['action'] == 'deleted' for r in removed['results'])
-    assert elapsed < 30
 
 
 def test_bulk_tasks_are_waited_for_together(vcsim, conn, monkeypatch):
@@ -361,23 +360,35 @@ def test_set_rollback_removes_what_was_created(inventory, conn, monkeypatch):
     assert all(snapshot_names(vm) == [] for vm in vms)
 
 
-def test_vcsim_killed_during_a_bulk_run_fails_clearly_and_a_rerun_converges(tmp_path):
-    # Each CreateSnapshot answer is delayed, so the kill lands in the middle of the run.
+def slow_vcsim() -> VcsimServer:
+    """A vcsim of its own (the test breaks it) whose every CreateSnapshot answer is delayed, so that
+    what the test does to the server lands in the middle of a bulk run."""
     server = VcsimServer(vms_per_pool=10, extra_args=['-method-delay', 'CreateSnapshot_Task:200'])
     server.start()
+    return server
+
+
+def slow_vcsim_request(server: VcsimServer):
+    """The connection options and every guest of a slow_vcsim()."""
+    conn = {'hostname': server.host, 'port': server.port, 'username': 'u', 'password': 'p',
+            'validate_certs': False, 'honor_capability_flags': False}
+    return conn, [GuestRef(name=n) for n in server.vm_names()]
+
+
+def test_vcsim_killed_during_a_bulk_run_fails_clearly_and_a_rerun_converges():
+    server = slow_vcsim()
     try:
-        conn = {'hostname': server.host, 'port': server.port, 'username': 'u', 'password': 'p',
-                'validate_certs': False, 'honor_capability_flags': False}
-        refs = [GuestRef(name=n) for n in server.vm_names()]
+        conn, refs = slow_vcsim_request(server)
         killer = threading.Timer(1.0, server.kill)
         killer.start()
+        timeout = 30
         t0 = time.monotonic()
         with pytest.raises(PartialFailureError) as err:
-            run(conn, present(refs, 'crash-set'), timeout=30)
+            run(conn, present(refs, 'crash-set'), timeout=timeout)
         elapsed = time.monotonic() - t0
         killer.join()
         msg = err.value.msg
-        assert elapsed < 30
+        assert elapsed < timeout  # it failed on the lost connection, not at the deadline
         assert 'lost the connection to vSphere' in msg
         # Guests whose task was under way are not claimed to be clean: their outcome is unknown.
         assert 'may have been created' in msg and 'check the guest before retrying' in msg
@@ -397,24 +408,22 @@ def test_vcsim_killed_during_a_bulk_run_fails_clearly_and_a_rerun_converges(tmp_
 
 def test_vcsim_frozen_during_a_bulk_run_fails_within_the_timeout_and_a_rerun_converges(monkeypatch):
     """SIGSTOP: the server keeps its connections open and answers nothing (a hung vCenter)."""
-    monkeypatch.setattr(vmware_module, 'HTTP_TIMEOUT', 3)
-    server = VcsimServer(vms_per_pool=10, extra_args=['-method-delay', 'CreateSnapshot_Task:200'])
-    server.start()
+    monkeypatch.setattr(vmware_module.session, 'HTTP_TIMEOUT', 3)
+    server = slow_vcsim()
     try:
-        conn = {'hostname': server.host, 'port': server.port, 'username': 'u', 'password': 'p',
-                'validate_certs': False, 'honor_capability_flags': False}
-        refs = [GuestRef(name=n) for n in server.vm_names()]
+        conn, refs = slow_vcsim_request(server)
         freezer = threading.Timer(1.0, os.kill, (server.pid, signal.SIGSTOP))
         freezer.start()
+        timeout = 20
         t0 = time.monotonic()
         try:
             with pytest.raises(PartialFailureError) as err:
-                run(conn, present(refs, 'frozen-set'), timeout=20)
+                run(conn, present(refs, 'frozen-set'), timeout=timeout)
             elapsed = time.monotonic() - t0
         finally:
             freezer.join()
             os.kill(server.pid, signal.SIGCONT)
-        assert elapsed < 20
+        assert elapsed < timeout  # the 3 s HTTP timeout ends the frozen calls within the task timeout
         msg = err.value.msg
         assert 'may have been started on the server' in msg and 'broke earlier in this task' in msg
         assert all(r['changed'] is False for r in err.value.details['results'])

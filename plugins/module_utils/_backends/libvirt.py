@@ -8,19 +8,21 @@ from __future__ import annotations
 import datetime
 import difflib
 import os
+import threading
 import time
 import traceback
 import xml.etree.ElementTree as ET
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import urlparse
 
 from .._backend import SnapshotBackend, pick_one
 from .._errors import (
     ConnectionFailedError, GuestNotFoundError, InvalidRequestError, MissingLibraryError, ProviderError,
-    QuiesceUnavailableError, SavepointError, SnapshotNotFoundError, UnsupportedError,
+    QuiesceUnavailableError, SavepointError, SnapshotNotFoundError, UnsupportedError, WaitTimeoutError,
 )
 from .._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, to_iso
-from .._ownership import decode_description, encode_description
+from .._ownership import encode_description, read_description
+from .._redact import mask_uri, redact_text, uri_secrets
 from .._waiting import Operation
 
 LIBVIRT_IMPORT_ERROR = None
@@ -40,6 +42,17 @@ ERR_OPERATION_UNSUPPORTED = 84
 ERR_AGENT_UNRESPONSIVE = 86
 ERR_SYSTEM_ERROR = 38
 ERR_RPC_DOMAIN = 7
+ERR_NO_DOMAIN_METADATA = 80
+
+#: the collection's namespace in a domain's <metadata>: holds the lease of the run acting on it (_locking.py)
+LEASE_NAMESPACE = 'https://savepoint.virt/xmlns/lease/1'
+LEASE_PREFIX = 'savepoint'
+
+#: seconds a snapshot call may take before start_* returns it unfinished (the engine then polls it under the
+#: task's deadline): a frozen QEMU never answers savevm/loadvm/delvm, and libvirt waits for it for ever.
+SYNC_GRACE_SECONDS = 2.0
+#: seconds a lease read/write may take: a job hung on a frozen QEMU blocks every call on that domain
+LEASE_CALL_SECONDS = 20.0
 
 # Reverting to external snapshots arrived in libvirt 9.9.0.
 REVERT_EXTERNAL_VERSION = 9009000
@@ -55,12 +68,13 @@ def version_text(number: int) -> str:
     return '%d.%d.%d' % (number // 1000000, number // 1000 % 1000, number % 1000)
 
 
-def translate(exc: Exception, doing: str) -> SavepointError:
-    """A libvirt error as the engine's error, with libvirt's message kept."""
+def translate(exc: Exception, doing: str, secrets: Optional[List[str]] = None) -> SavepointError:
+    """A libvirt error as the engine's error, with libvirt's message kept (secrets masked)."""
     if libvirt is None or not isinstance(exc, libvirt.libvirtError):
-        return ProviderError('%s failed: %s' % (doing, exc), provider_message=str(exc))
+        text = redact_text(str(exc), secrets)
+        return ProviderError('%s failed: %s' % (doing, text), provider_message=text)
     code = exc.get_error_code()
-    message = exc.get_error_message() or str(exc)
+    message = redact_text(exc.get_error_message() or str(exc), secrets)
     details = {'libvirt_code': code, 'libvirt_domain': exc.get_error_domain()}
     if code == ERR_NO_DOMAIN:
         return GuestNotFoundError('%s: guest not found' % doing, message, details)
@@ -85,6 +99,7 @@ def _text(node: Optional[ET.Element], path: str) -> Optional[str]:
 class LibvirtBackend(SnapshotBackend):
     provider = 'libvirt'
     guest_fields = ('name', 'uuid')
+    supports_leases = True
     connection_options = {
         'uri': {
             'type': 'str',
@@ -96,7 +111,22 @@ class LibvirtBackend(SnapshotBackend):
 
     def __init__(self, connection: Dict[str, Any]) -> None:
         super().__init__(connection)
-        self.uri = self.connection.get('uri') or os.environ.get('LIBVIRT_DEFAULT_URI') or 'qemu:///system'
+        uri = self.connection.get('uri')
+        if uri is None:
+            uri = os.environ.get('LIBVIRT_DEFAULT_URI') or 'qemu:///system'
+        if not isinstance(uri, str) or not uri.strip():
+            raise InvalidRequestError('uri must not be empty (leave it unset for LIBVIRT_DEFAULT_URI or '
+                                      'qemu:///system)')
+        try:
+            port = urlparse(uri).port
+        except ValueError:
+            port = -1
+        if port is not None and not 1 <= port <= 65535:
+            raise InvalidRequestError('uri: the port must be a number between 1 and 65535')
+        self.uri = uri
+        # The URI may hold credentials (qemu+tcp://user:pass@host): messages only ever name safe_uri.
+        self.safe_uri = mask_uri(self.uri)
+        self.secrets = uri_secrets(self.uri)
         self.conn: Any = None
         self._lib_version: Optional[int] = None
 
@@ -110,10 +140,10 @@ class LibvirtBackend(SnapshotBackend):
         try:
             self.conn = libvirt.open(self.uri)
         except libvirt.libvirtError as exc:
-            raise ConnectionFailedError("cannot connect to libvirt at '%s': %s"
-                                        % (self.uri, exc.get_error_message() or exc),
-                                        provider_message=exc.get_error_message(),
-                                        details={'uri': self.uri, 'libvirt_code': exc.get_error_code()})
+            message = redact_text(exc.get_error_message() or str(exc), self.secrets)
+            raise ConnectionFailedError("cannot connect to libvirt at '%s': %s" % (self.safe_uri, message),
+                                        provider_message=message,
+                                        details={'uri': self.safe_uri, 'libvirt_code': exc.get_error_code()})
 
     def close(self) -> None:
         if self.conn is not None:
@@ -159,7 +189,7 @@ class LibvirtBackend(SnapshotBackend):
         close = difflib.get_close_matches(ref.name or '', names, n=5, cutoff=0.5)
         hint = ('; did you mean: %s?' % ', '.join(close)) if close else (
             '; this host has: %s' % (', '.join(sorted(names)[:20]) or 'no guests'))
-        raise GuestNotFoundError("libvirt guest %s not found at %s%s" % (ref.describe(), self.uri, hint),
+        raise GuestNotFoundError("libvirt guest %s not found at %s%s" % (ref.describe(), self.safe_uri, hint),
                                  details={'candidates': close})
 
     def list_guests(self) -> List[Guest]:
@@ -170,6 +200,69 @@ class LibvirtBackend(SnapshotBackend):
 
     def refresh_guest(self, guest: Guest) -> Guest:
         return self._guest(guest.handle)
+
+    # -- lease: an element of the domain's <metadata> ---------------------------
+    @property
+    def lease_settle_seconds(self) -> float:
+        # The test driver's state lives in this process only: no other run can see it, nothing to settle.
+        return 0.0 if self.conn.getType().lower() == 'test' else 1.0
+
+    @staticmethod
+    def _metadata_flags(dom: Any, write: bool) -> int:
+        # The persistent definition survives a restart; a running guest's live one is written too, so that
+        # both agree. A transient guest has only the live definition.
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG if dom.isPersistent() else libvirt.VIR_DOMAIN_AFFECT_LIVE
+        if write and dom.isPersistent() and dom.isActive():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        return flags
+
+    def _bounded(self, body: Callable[[], Any], doing: str) -> Any:
+        """``body`` in a thread, given up after LEASE_CALL_SECONDS (the domain is stuck in a hung job)."""
+        box: Dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box['result'] = body()
+            except BaseException as exc:  # handed to the caller's thread below
+                box['error'] = exc
+        thread = threading.Thread(target=work, name='savepoint-lease', daemon=True)
+        thread.start()
+        thread.join(LEASE_CALL_SECONDS)
+        if thread.is_alive():
+            raise WaitTimeoutError('%s: libvirt did not answer within %ds (a job on the guest is hung)'
+                                   % (doing, LEASE_CALL_SECONDS))
+        if 'error' in box:
+            raise box['error']
+        return box.get('result')
+
+    def read_lease(self, guest: Guest) -> Optional[str]:
+        return self._bounded(lambda: self._read_lease(guest), "reading the lease of guest '%s'" % guest.name)
+
+    def write_lease(self, guest: Guest, text: Optional[str]) -> None:
+        self._bounded(lambda: self._write_lease(guest, text), "writing the lease of guest '%s'" % guest.name)
+
+    def _read_lease(self, guest: Guest) -> Optional[str]:
+        dom = guest.handle
+        try:
+            xml = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, LEASE_NAMESPACE, self._metadata_flags(dom, False))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == ERR_NO_DOMAIN_METADATA:
+                return None
+            raise translate(exc, "reading the lease of guest '%s'" % guest.name, self.secrets)
+        return ET.fromstring(xml).text or None
+
+    def _write_lease(self, guest: Guest, text: Optional[str]) -> None:
+        dom = guest.handle
+        xml = None
+        if text is not None:
+            node = ET.Element('lease')
+            node.text = text
+            xml = ET.tostring(node, encoding='unicode')
+        try:
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, LEASE_PREFIX if xml else None,
+                            LEASE_NAMESPACE, self._metadata_flags(dom, True))
+        except libvirt.libvirtError as exc:
+            raise translate(exc, "writing the lease of guest '%s'" % guest.name, self.secrets)
 
     # -- capabilities ----------------------------------------------------------
     def _agent_state(self, dom: Any) -> Optional[str]:
@@ -246,7 +339,7 @@ class LibvirtBackend(SnapshotBackend):
     def _record(self, snap: Any, current_name: Optional[str]) -> SnapshotRecord:
         root = ET.fromstring(snap.getXMLDesc(0))
         name = _text(root, 'name') or snap.getName()
-        description, marker = decode_description(_text(root, 'description'))
+        description, marker, marker_problem = read_description(_text(root, 'description'))
         memory_node = root.find('memory')
         memory_mode = memory_node.get('snapshot') if memory_node is not None else 'no'
         disks = root.findall('./disks/disk')
@@ -265,6 +358,7 @@ class LibvirtBackend(SnapshotBackend):
                               'disks': {d.get('name'): d.get('snapshot') for d in disks}},
         )
         record.apply_marker(marker)
+        record.marker_problem = marker_problem
         if external:
             record.size_bytes = self._overlay_size(external)
             record.provider_details['overlays'] = [_source_file(d) for d in external]
@@ -307,7 +401,43 @@ class LibvirtBackend(SnapshotBackend):
                 targets.append(target.get('dev'))
         return targets
 
+    # -- blocking calls under the engine's deadline -------------------------------
+    def _in_thread(self, op: Operation, body: Callable[[], Any]) -> Operation:
+        """Run ``body`` (blocking libvirt calls) in a thread; poll() finishes ``op`` when it is done."""
+        box: Dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box['result'] = body()
+            except SavepointError as exc:
+                box['error'] = exc
+            except Exception as exc:  # any other failure still ends as the engine's error
+                box['error'] = translate(exc, "%s of snapshot '%s' of guest '%s'"
+                                         % (op.action, op.snapshot_name, op.guest.name), self.secrets)
+
+        thread = threading.Thread(target=work, name='savepoint-%s-%s' % (op.action, op.guest.name), daemon=True)
+        op.handle = (thread, box)
+        thread.start()
+        thread.join(SYNC_GRACE_SECONDS)
+        self.poll(op)
+        return op
+
+    def poll(self, operation: Operation) -> None:
+        if operation.done:
+            return
+        thread, box = operation.handle
+        if thread.is_alive():
+            return
+        if 'error' in box:
+            operation.finish(error=box['error'])
+        else:
+            operation.finish(result=box.get('result'))
+
     def start_create(self, guest: Guest, spec: SnapshotSpec) -> Operation:
+        op = Operation(action='create', guest=guest, snapshot_name=spec.name, id=spec.name)
+        return self._in_thread(op, lambda: self._create(guest, spec, op))
+
+    def _create(self, guest: Guest, spec: SnapshotSpec, op: Operation) -> SnapshotRecord:
         dom = guest.handle
         root = ET.Element('domainsnapshot')
         ET.SubElement(root, 'name').text = spec.name
@@ -320,7 +450,6 @@ class LibvirtBackend(SnapshotBackend):
             disks = ET.SubElement(root, 'disks')
             for target in self._disk_targets(dom):
                 ET.SubElement(disks, 'disk', name=target, snapshot='external')
-        op = Operation(action='create', guest=guest, snapshot_name=spec.name, id=spec.name)
         started = time.monotonic()
         try:
             snap = dom.snapshotCreateXML(ET.tostring(root, encoding='unicode'), flags)
@@ -334,23 +463,27 @@ class LibvirtBackend(SnapshotBackend):
             raise translate(exc, "reading back snapshot '%s' of guest '%s'" % (spec.name, guest.name))
         # The whole call blocks a live guest (QEMU pauses it for savevm); a shut-off guest has nothing to block.
         op.blocked_seconds = elapsed if guest.power_state in ('running', 'paused') else 0.0
-        op.finish(result=record)
-        return op
+        return record
 
     def start_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Operation:
-        dom = guest.handle
         op = Operation(action='revert', guest=guest, snapshot_name=snapshot.name, id=snapshot.name)
+        return self._in_thread(op, lambda: self._revert(guest, snapshot, power_state))
+
+    def _revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> None:
+        dom = guest.handle
         flags = 0
         if power_state == 'on':
             flags = libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING
         try:
             snap = dom.snapshotLookupByName(snapshot.name, 0)
+            # A revert restores the domain definition of the snapshot, <metadata> included: the lease of
+            # this run is put back at once, or the guest would show the snapshot-time lease (or none).
+            lease = self._read_lease(guest)
             dom.revertToSnapshot(snap, flags)
+            self._write_lease(guest, lease)
             self._enforce_power_state(guest, snapshot, power_state)
         except libvirt.libvirtError as exc:
             raise translate(exc, "reverting guest '%s' to snapshot '%s'" % (guest.name, snapshot.name))
-        op.finish()
-        return op
 
     def _enforce_power_state(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> None:
         """Make the guest's run state what was asked, whatever the driver did on its own."""
@@ -374,15 +507,16 @@ class LibvirtBackend(SnapshotBackend):
             raise ProviderError("guest '%s' is %s after the revert, not %s as asked" % (guest.name, have, want))
 
     def start_delete(self, guest: Guest, snapshot: SnapshotRecord, remove_children: bool) -> Operation:
-        dom = guest.handle
         op = Operation(action='delete', guest=guest, snapshot_name=snapshot.name, id=snapshot.name)
+        return self._in_thread(op, lambda: self._delete(guest, snapshot, remove_children))
+
+    def _delete(self, guest: Guest, snapshot: SnapshotRecord, remove_children: bool) -> None:
+        dom = guest.handle
         flags = libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if remove_children else 0
         try:
             dom.snapshotLookupByName(snapshot.name, 0).delete(flags)
         except libvirt.libvirtError as exc:
             raise translate(exc, "deleting snapshot '%s' of guest '%s'" % (snapshot.name, guest.name))
-        op.finish()
-        return op
 
 
 def _epoch(text: str) -> datetime.datetime:

@@ -1,0 +1,241 @@
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One run at a time per guest: a lease stored in the provider, next to the guest.
+
+Two runs (two ansible-playbook processes, two AWX jobs) acting on the same
+guest at once would each read the snapshot tree, each decide, and each write:
+two snapshots of one name, a revert under a running create, half a set. The
+engine therefore holds a lease on every guest of a request from before it
+reads the trees until after it has read them back (look, decide, act).
+
+- Where: the backend stores an opaque text per guest (libvirt: an element
+  of the domain's <metadata> in the collection's namespace; VMware: a custom
+  attribute). A backend without storage (``supports_leases = False``) is not
+  locked; the provider's own serialisation is then all there is.
+- How long: ``timeout + LEASE_MARGIN_SECONDS`` from the last renewal (renewed
+  before every round of writes). A run that died holding it (SIGKILL, lost
+  controller) blocks others until then; after expiry the next run takes the
+  lease over with a warning naming the dead run.
+- Waiting: a run that finds a live lease of another run waits for it (up to
+  its own ``timeout``), then fails naming the other run, having written nothing.
+- Races: the stores are plain registers (no compare-and-set), so a run writes
+  its lease, waits SETTLE_SECONDS and reads it back; only a run that still
+  finds its own lease holds it (of two writers the last one wins, the other
+  sees it and waits).
+- Guests are locked in id order, so two multi-guest runs cannot deadlock.
+- Check mode writes no lease; it only warns when another run holds one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import getpass
+import json
+import os
+import random
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterator, List, Optional
+
+from ._errors import SavepointError
+from ._model import Guest, from_iso, to_iso, utcnow
+
+LEASE_MARGIN_SECONDS = 60.0
+SETTLE_SECONDS = 1.0
+MAX_POLL_SECONDS = 5.0
+
+
+class GuestBusyError(SavepointError):
+    """Another run holds the lease of a guest of this request."""
+    kind = 'guest_busy'
+
+
+@dataclass
+class Lease:
+    run: str            # unique id of the holding run
+    who: str            # what a human needs to find that run
+    acquired_at: str
+    expires_at: str
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def decode(cls, text: Optional[str]) -> Optional['Lease']:
+        """The lease in ``text``; None when there is none. Raises ValueError for an unreadable one."""
+        if text is None or not text.strip():
+            return None
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError('not a JSON object')
+        lease = cls(**{k: str(data[k]) for k in ('run', 'who', 'acquired_at', 'expires_at')})
+        from_iso(lease.expires_at)  # must parse
+        return lease
+
+    def expired(self, now: datetime.datetime) -> bool:
+        return from_iso(self.expires_at) <= now
+
+    def describe(self) -> str:
+        return 'run %s (%s, since %s, lease expires %s)' % (self.run, self.who, self.acquired_at, self.expires_at)
+
+
+def run_identity(what: str = '') -> tuple:
+    """(run id, who) of this process."""
+    host = socket.gethostname()
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in a minimal container
+        user = str(os.getuid())
+    run = '%s:%d:%s' % (host, os.getpid(), uuid.uuid4().hex[:8])
+    job = os.environ.get('JOB_ID') or os.environ.get('AWX_JOB_ID')
+    who = '%s@%s pid %d%s%s' % (user, host, os.getpid(), ' job %s' % job if job else '',
+                                ' %s' % what if what else '')
+    return run, who
+
+
+class LeaseKeeper:
+    """Acquires, renews and releases the leases of one request's guests on one backend."""
+
+    def __init__(self, backend: Any, timeout: float, check_mode: bool = False,
+                 progress: Optional[Callable[[str], None]] = None, what: str = '',
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 now: Callable[[], datetime.datetime] = utcnow, settle: float = SETTLE_SECONDS,
+                 margin: float = LEASE_MARGIN_SECONDS) -> None:
+        self.backend = backend
+        self.timeout = float(timeout)
+        self.check_mode = check_mode
+        self.progress = progress
+        self.clock, self.sleep, self.now = clock, sleep, now
+        self.settle = settle
+        self.margin = margin
+        self.run, self.who = run_identity(what)
+        self.held: List[Guest] = []
+        self.warnings: List[str] = []
+        self.acquired_at = ''
+
+    @property
+    def enabled(self) -> bool:
+        return bool(getattr(self.backend, 'supports_leases', False))
+
+    def _mine(self) -> Lease:
+        now = self.now()
+        return Lease(run=self.run, who=self.who, acquired_at=self.acquired_at or to_iso(now),
+                     expires_at=to_iso(now + datetime.timedelta(seconds=self.timeout + self.margin)))
+
+    def _say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
+
+    def _read(self, guest: Guest) -> tuple:
+        """(lease or None, problem text or None) of a guest."""
+        try:
+            return Lease.decode(self.backend.read_lease(guest)), None
+        except (ValueError, TypeError, KeyError) as exc:
+            return None, 'unreadable lease (%s)' % exc
+
+    @contextlib.contextmanager
+    def hold(self, guests: List[Guest]) -> Iterator['LeaseKeeper']:
+        """Hold the leases of ``guests`` for the body; always released after it."""
+        try:
+            self.acquire(guests)
+            yield self
+        finally:
+            self.release()
+
+    def acquire(self, guests: List[Guest]) -> None:
+        if not self.enabled:
+            return
+        self.acquired_at = to_iso(self.now())
+        ordered = sorted(guests, key=lambda g: g.id)
+        if self.check_mode:
+            for guest in ordered:
+                lease, _problem = self._read(guest)
+                if lease is not None and lease.run != self.run and not lease.expired(self.now()):
+                    self.warnings.append("guest '%s' is in use by %s; a real run would wait for it"
+                                         % (guest.name, lease.describe()))
+            return
+        try:
+            self._acquire_all(ordered)
+        except BaseException:
+            self.release()
+            raise
+
+    def _acquire_all(self, guests: List[Guest]) -> None:
+        """All leases or none: write every free one, settle once, read back; on a lost one release
+        all, wait for that guest and start again (so two runs never hold half of each other's set)."""
+        deadline = self.clock() + self.timeout
+        settle = float(getattr(self.backend, 'lease_settle_seconds', self.settle))
+        said = set()
+        delay = 0.5
+        while True:
+            busy: Optional[tuple] = None
+            taken = []
+            for guest in guests:
+                lease, problem = self._read(guest)
+                if lease is None or lease.run == self.run or lease.expired(self.now()):
+                    self.backend.write_lease(guest, self._mine().encode())
+                    self.held.append(guest)
+                    if problem or (lease is not None and lease.run != self.run):
+                        taken.append((guest, problem, lease))
+                else:
+                    busy = (guest, lease)
+                    break
+            if busy is None:
+                if settle > 0:
+                    self.sleep(settle)
+                for guest in guests:
+                    check = self._read(guest)[0]
+                    if check is None or check.run != self.run:
+                        busy = (guest, check)
+                        break
+            if busy is None:
+                for guest, problem, lease in taken:
+                    why = problem or 'the lease of %s had expired: that run died or was cut off' % (
+                        lease.describe() if lease else 'another run')
+                    warning = "guest '%s': took over a stale lease: %s" % (guest.name, why)
+                    self.warnings.append(warning)
+                    self._say(warning)
+                return
+            self.release()
+            guest, lease = busy
+            left = deadline - self.clock()
+            if lease is None and left > 0:  # lost it and the winner already let go: try again shortly
+                self.sleep(min(self.settle, left))
+                continue
+            if left <= 0:
+                if lease is None:
+                    raise GuestBusyError("guest '%s': the lease written by this run did not read back within %ds; "
+                                         "nothing was changed" % (guest.name, self.timeout),
+                                         details={'guest': guest.to_dict()})
+                raise GuestBusyError(
+                    "guest '%s' is in use by another run: %s; waited %ds for it, nothing was changed. "
+                    "Retry when that run has finished (a run that died holding it is taken over once "
+                    "its lease expires)" % (guest.name, lease.describe(), self.timeout),
+                    details={'guest': guest.to_dict(), 'lease': asdict(lease)})
+            if guest.id not in said:
+                self._say("guest '%s' is in use by %s; waiting up to %ds" % (guest.name, lease.describe(), left))
+                said.add(guest.id)
+            # A little jitter, so that two runs that lost to each other do not retry in lock step.
+            self.sleep(min(delay * (0.75 + 0.5 * random.random()), max(left, 0.0)))
+            delay = min(delay * 2, MAX_POLL_SECONDS)
+
+    def renew(self) -> None:
+        """Push the expiry of every held lease forward (before a new round of writes)."""
+        for guest in self.held:
+            self.backend.write_lease(guest, self._mine().encode())
+
+    def release(self) -> None:
+        """Remove every lease this run holds; never raises (a left lease only expires)."""
+        held, self.held = self.held, []
+        for guest in held:
+            try:
+                lease, _problem = self._read(guest)
+                if lease is not None and lease.run == self.run:
+                    self.backend.write_lease(guest, None)
+            except Exception as exc:  # the provider went away: the lease expires on its own
+                self.warnings.append("guest '%s': could not release the lease of this run (%s); it expires "
+                                     "by itself" % (guest.name, exc))

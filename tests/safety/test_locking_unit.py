@@ -1,0 +1,160 @@
+"""_locking: the lease protocol on a hand-written in-memory store (pure logic; real providers in
+test_concurrency.py)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+
+from ansible_collections.savepoint.virt.plugins.module_utils._locking import GuestBusyError, LeaseKeeper
+from ansible_collections.savepoint.virt.plugins.module_utils._model import Guest, to_iso
+
+T0 = datetime.datetime(2026, 12, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+class Store:
+    supports_leases = True
+    lease_settle_seconds = 0.0
+
+    def __init__(self):
+        self.leases = {}
+        self.writes = 0
+
+    def read_lease(self, guest):
+        return self.leases.get(guest.id)
+
+    def write_lease(self, guest, text):
+        self.writes += 1
+        if text is None:
+            self.leases.pop(guest.id, None)
+        else:
+            self.leases[guest.id] = text
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def clock(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+
+    def now(self):
+        return T0 + datetime.timedelta(seconds=self.t)
+
+
+def keeper(store, clock, timeout=10, check_mode=False):
+    return LeaseKeeper(store, timeout, check_mode, clock=clock.clock, sleep=clock.sleep, now=clock.now)
+
+
+GUESTS = [Guest(id='b', name='web2'), Guest(id='a', name='web1')]
+
+
+def test_hold_acquires_all_and_releases():
+    store, clock = Store(), Clock()
+    k = keeper(store, clock)
+    with k.hold(GUESTS):
+        assert {json.loads(v)['run'] for v in store.leases.values()} == {k.run}
+        assert set(store.leases) == {'a', 'b'}
+    assert store.leases == {}
+
+
+def test_second_run_waits_then_fails_naming_the_first():
+    store, clock = Store(), Clock()
+    first = keeper(store, clock)
+    first.acquire(GUESTS)
+    second = keeper(store, clock, timeout=10)
+    with pytest.raises(GuestBusyError) as err:
+        second.acquire(GUESTS[:1])
+    assert first.run in err.value.msg and 'web2' in err.value.msg and 'nothing was changed' in err.value.msg
+    assert clock.t >= 10
+    assert {json.loads(v)['run'] for v in store.leases.values()} == {first.run}  # nothing of the second left
+
+
+def test_partial_set_is_released_when_one_guest_is_busy():
+    store, clock = Store(), Clock()
+    first = keeper(store, clock)
+    first.acquire([GUESTS[0]])            # holds b only
+    second = keeper(store, clock, timeout=3)
+    with pytest.raises(GuestBusyError):
+        second.acquire(GUESTS)            # a is free, b busy: must not keep a
+    assert 'a' not in store.leases
+
+
+def test_stale_lease_taken_over_with_warning():
+    store, clock = Store(), Clock()
+    dead = keeper(store, clock, timeout=10)
+    dead.acquire(GUESTS[:1])              # then the run "dies": never released
+    clock.t += 10 + 60 + 1                # timeout + margin
+    heir = keeper(store, clock)
+    heir.acquire(GUESTS[:1])
+    assert json.loads(store.leases['b'])['run'] == heir.run
+    assert any('stale lease' in w and dead.run in w for w in heir.warnings)
+
+
+def test_waits_for_the_other_run_and_proceeds():
+    store, clock = Store(), Clock()
+    first = keeper(store, clock)
+    first.acquire(GUESTS)
+    second = keeper(store, clock, timeout=60)
+    original_sleep = clock.sleep
+
+    def sleep(s):  # the first run finishes while the second waits
+        original_sleep(s)
+        if clock.t > 5 and first.held:
+            first.release()
+    second.sleep = sleep
+    second.acquire(GUESTS)
+    assert {json.loads(v)['run'] for v in store.leases.values()} == {second.run}
+    assert second.warnings == []
+
+
+def test_check_mode_writes_nothing_but_warns():
+    store, clock = Store(), Clock()
+    first = keeper(store, clock)
+    first.acquire(GUESTS[:1])
+    writes = store.writes
+    probe = keeper(store, clock, check_mode=True)
+    with probe.hold(GUESTS):
+        pass
+    assert store.writes == writes
+    assert any('in use by' in w for w in probe.warnings)
+
+
+def test_unreadable_lease_is_taken_over_with_warning():
+    store, clock = Store(), Clock()
+    store.leases['a'] = '{not json'
+    k = keeper(store, clock)
+    k.acquire(GUESTS[1:])
+    assert any('unreadable lease' in w for w in k.warnings)
+
+
+def test_lost_race_is_detected_on_read_back():
+    """Two writers of a plain register: the one whose lease is not there on read-back waits."""
+    store, clock = Store(), Clock()
+    other = keeper(store, clock)
+    mine = keeper(store, clock, timeout=2)
+    real_write = store.write_lease
+
+    def racing_write(guest, text):
+        real_write(guest, text)
+        if text is not None and json.loads(text)['run'] == mine.run:
+            real_write(guest, other._mine().encode())   # the other run writes right after us
+    store.write_lease = racing_write
+    store.lease_settle_seconds = 0.5
+    with pytest.raises(GuestBusyError):
+        mine.acquire(GUESTS[:1])
+    assert json.loads(store.leases['b'])['run'] == other.run
+
+
+def test_release_leaves_another_runs_lease():
+    store, clock = Store(), Clock()
+    k = keeper(store, clock)
+    k.acquire(GUESTS[:1])
+    store.leases['b'] = json.dumps({'run': 'x', 'who': 'y', 'acquired_at': to_iso(T0), 'expires_at': to_iso(T0)})
+    k.release()
+    assert 'b' in store.leases
