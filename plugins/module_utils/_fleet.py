@@ -48,7 +48,11 @@ def guest_of(host: str, hostvars: Mapping[str, Any]) -> Dict[str, str]:
 
 
 def batches(hostvars: Mapping[str, Mapping[str, Any]], hosts: Sequence[str]) -> List[Dict[str, Any]]:
-    """[{provider, connection, guests, hosts}], one per provider and distinct connection, in host order.
+    """[{provider, connection_host, guests, hosts}], one per provider and distinct connection, in host order.
+
+    A batch names the host whose ``savepoint_connection`` it uses, never the
+    options themselves: batches become facts, and facts are printed (JSON
+    callback, -v, AWX job events) where a password must never appear.
 
     Every host is checked before any batch is returned, so a typo on the last
     host stops the run before the first provider is touched.
@@ -80,7 +84,7 @@ def batches(hostvars: Mapping[str, Mapping[str, Any]], hosts: Sequence[str]) -> 
             raise InvalidRequestError('hosts %s and %s name the same guest %s on %s'
                                       % (seen[identity], host, next(iter(guest.values())), provider))
         seen[identity] = host
-        batch = found.setdefault(key, {'provider': provider, 'connection': connection, 'guests': [], 'hosts': []})
+        batch = found.setdefault(key, {'provider': provider, 'connection_host': host, 'guests': [], 'hosts': []})
         batch['guests'].append(guest)
         batch['hosts'].append(host)
     return list(found.values())

@@ -14,6 +14,8 @@ from ansible_collections.savepoint.virt.plugins.module_utils._model import Guest
 
 from .helpers import engine_create
 
+SECRET = 'Fleet-Pw-4711-never-printed'
+
 
 class LibvirtWorld:
     provider = 'libvirt'
@@ -63,7 +65,8 @@ class VmwareWorld:
 
     def connection(self) -> Dict[str, Any]:
         from contract.harness_vmware import connection
-        return connection(self.server)
+        # vcsim takes any password: a distinctive one, so the tests can prove it is never printed
+        return connection(self.server, password=SECRET)
 
     def backend(self):
         from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware import VmwareBackend

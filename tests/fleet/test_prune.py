@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import owned, wait_past
+from .conftest import SECRET, owned, wait_past
 from .helpers import prune_results, run_fqcn, write_inventory
 
 EXPIRY = 2  # seconds: an owned snapshot that is expired by the time the role runs
@@ -64,4 +64,6 @@ def test_prune_removes_only_owned_snapshots_the_rules_select(world, tmp_path):
     # the other owner prunes its own expired ones, never ours or the hand-made
     theirs = run_fqcn('prune', inventory, {'target_hosts': 'fleet', 'prune_owner': 'other-team'})
     assert theirs.rc == 0
+    for done in (checked, run, again, old, theirs):
+        assert SECRET not in json.dumps(done.data) + done.stderr
     assert world.names(one) == ['by-hand'] and world.names(two) == ['by-hand']

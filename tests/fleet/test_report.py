@@ -14,7 +14,7 @@ from ansible_collections.savepoint.virt.plugins.module_utils import _report
 
 from services import chromium
 
-from .conftest import LibvirtWorld, OpenStackWorld, VmwareWorld, owned, wait_past
+from .conftest import SECRET, LibvirtWorld, OpenStackWorld, VmwareWorld, owned, wait_past
 from .helpers import run_fqcn, write_inventory
 
 
@@ -61,6 +61,7 @@ def test_report_lists_every_snapshot_of_every_provider(worlds, tmp_path):
     dest = tmp_path / 'report'
     run = run_fqcn('report', write_inventory(tmp_path, hosts), {'target_hosts': 'fleet', 'report_dest': str(dest)})
     assert run.rc == 0, json.dumps(run.data)[-3000:]
+    assert SECRET not in json.dumps(run.data) + run.stderr
     # one snapshot_info task per provider
     reads = [t for t in run.tasks() if 'Read the snapshots of the guests on' in t['name']]
     assert sorted(t['result']['provider'] for t in reads) == ['libvirt', 'openstack', 'vmware']

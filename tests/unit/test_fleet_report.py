@@ -28,7 +28,8 @@ def test_batches_group_by_provider_and_connection_in_host_order():
         ('libvirt', ['kvm1'], [{'name': 'kvm1'}]),
         ('vmware', ['web3'], [{'name': 'web3'}]),
     ]
-    assert got[2]['connection'] == {}
+    assert [b['connection_host'] for b in got] == ['web1', 'db1', 'kvm1', 'web3']
+    assert 'Secret-1' not in json.dumps(got)   # batches become facts: no connection option in them
 
 
 @pytest.mark.parametrize('hostvars, words', [
