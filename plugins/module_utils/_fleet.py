@@ -43,7 +43,8 @@ def guest_of(host: str, hostvars: Mapping[str, Any]) -> Dict[str, str]:
     if uuid and name:
         raise InvalidRequestError('host %s: set savepoint_guest or savepoint_guest_uuid, not both' % host)
     if uuid:
-        return {'uuid': uuid}
+        # an OpenStack server's UUID is its id; libvirt and VMware know a separate uuid
+        return {'id': uuid} if hostvars.get('savepoint_provider') == 'openstack' else {'uuid': uuid}
     return {'name': name or host}
 
 

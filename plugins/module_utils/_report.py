@@ -69,7 +69,7 @@ def _host_for(batch: Mapping[str, Any], index: int, guest: Mapping[str, Any]) ->
     for host, ref in zip(hosts, refs):
         if ref.get('name') and ref.get('name') == guest.get('name'):
             return host
-        if ref.get('uuid') and ref.get('uuid') == guest.get('id'):
+        if (ref.get('uuid') or ref.get('id')) and (ref.get('uuid') or ref.get('id')) == guest.get('id'):
             return host
     # find_guests answers in the order of the request
     return hosts[index] if index < len(hosts) else guest.get('name', '')

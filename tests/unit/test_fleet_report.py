@@ -24,7 +24,7 @@ def test_batches_group_by_provider_and_connection_in_host_order():
     got = _fleet.batches(hostvars, ['web1', 'db1', 'web2', 'kvm1', 'web3'])
     assert [(b['provider'], b['hosts'], b['guests']) for b in got] == [
         ('vmware', ['web1', 'web2'], [{'name': 'web1'}, {'name': 'web-two'}]),
-        ('openstack', ['db1'], [{'uuid': 'abc'}]),
+        ('openstack', ['db1'], [{'id': 'abc'}]),   # a server's UUID is its id
         ('libvirt', ['kvm1'], [{'name': 'kvm1'}]),
         ('vmware', ['web3'], [{'name': 'web3'}]),
     ]

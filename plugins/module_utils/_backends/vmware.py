@@ -596,6 +596,8 @@ class VmwareBackend(SnapshotBackend):
 
     def _apply(self, op: Operation, values: Dict[str, Any]) -> None:
         state = values.get('info.state')
+        if isinstance(values.get('info.progress'), int):
+            op.percent = values['info.progress']   # shown by the live progress of the action plugin
         if state == 'success':
             op.finish(result=values.get('info.result'))
         elif state == 'error':

@@ -1,0 +1,263 @@
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of the snapshot modules: live progress when the task runs on the controller.
+
+Ansible shows a module's output only when it ends, so a one-hour vSphere
+delete is silent. When the task runs on the controller (``delegate_to:
+localhost``, a local connection) and with the controller's own Python, this
+plugin runs the very same module code (``_module.run_snapshot_module``) in the
+controller's worker process and prints progress lines through Ansible's
+Display (they reach the terminal and AWX's job output) at least every
+``PROGRESS_EVERY`` seconds: guest, operation, percent where the provider
+reports it, elapsed time and deadline. Anywhere else (a remote host, another
+interpreter, async) the module is executed as always.
+
+Both paths: the module's own argument spec (ArgumentSpecValidator), the same
+result, check mode, diff, and no_log values removed from everything returned
+or printed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Type
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.savepoint.virt.plugins.module_utils import _module
+from ansible_collections.savepoint.virt.plugins.module_utils._backend import SnapshotBackend
+from ansible_collections.savepoint.virt.plugins.module_utils._waiting import Operation
+
+display = Display()
+
+#: seconds between progress lines while the engine works (the issue asks for at most 10)
+PROGRESS_EVERY = 10.0
+#: task variable that turns the controller path off (the module then runs as usual)
+SWITCH = 'savepoint_live_progress'
+
+
+class _Exit(Exception):
+    """exit_json/fail_json of the controller path end the run, as sys.exit ends a module."""
+
+
+class Tracker:
+    """What the engine is doing, for the progress lines: the operations its backend started."""
+
+    def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.timeout = timeout
+        self.operations: List[Operation] = []
+        self.starting: Optional[str] = None
+        self.lock = threading.Lock()
+
+    def line(self, hide_names: bool = False) -> str:
+        elapsed = self.clock() - self.started
+        timing = 'elapsed %ds, deadline in %ds (timeout %ds)' % (
+            elapsed, max(0.0, self.timeout - elapsed), self.timeout)
+        if hide_names:
+            return 'savepoint.virt: working, %s' % timing
+        with self.lock:
+            ops = [op for first in self.operations for op in first.chain()]
+            starting = self.starting
+        waiting = [op for op in ops if not op.done]
+        parts = []
+        for op in waiting[:10]:
+            percent = ' %d%%' % op.percent if op.percent is not None else ''
+            parts.append("%s '%s' on %s%s" % (op.action, op.snapshot_name, op.guest.name, percent))
+        if len(waiting) > 10:
+            parts.append('and %d more' % (len(waiting) - 10))
+        if starting:
+            parts.append('starting %s' % starting)
+        done = len(ops) - len(waiting)
+        if not parts:
+            doing = 'reading guests and snapshots' if not ops else 'reading back results'
+        else:
+            doing = ', '.join(parts)
+        if ops:
+            doing += ' [%d of %d operations done]' % (done, len(ops))
+        return 'savepoint.virt: %s; %s' % (doing, timing)
+
+
+def tracked(backend_cls: Type[SnapshotBackend], tracker: Tracker) -> Type[SnapshotBackend]:
+    """A subclass of the backend that tells the tracker about every write it starts."""
+
+    def wrap(name: str, describe: Callable[..., str]) -> Callable[..., Operation]:
+        original = getattr(backend_cls, name)
+
+        def start(self: SnapshotBackend, *args: Any, **kwargs: Any) -> Operation:
+            with tracker.lock:
+                tracker.starting = describe(*args)
+            try:
+                op = original(self, *args, **kwargs)
+            finally:
+                with tracker.lock:
+                    tracker.starting = None
+            if op is not None:
+                with tracker.lock:
+                    tracker.operations.append(op)
+            return op
+        return start
+
+    return type('Tracked' + backend_cls.__name__, (backend_cls,), {
+        'start_create': wrap('start_create', lambda guest, spec, *a: "create '%s' on %s" % (spec.name, guest.name)),
+        'start_revert': wrap('start_revert', lambda guest, snap, *a: "revert '%s' on %s" % (snap.name, guest.name)),
+        'start_delete': wrap('start_delete', lambda guest, snap, *a: "delete '%s' on %s" % (snap.name, guest.name)),
+    })
+
+
+class ControllerModule:
+    """The part of AnsibleModule that run_snapshot_module uses, for the controller path."""
+
+    def __init__(self, params: Dict[str, Any], no_log_values: set, check_mode: bool, diff: bool,
+                 log: Callable[[str], None]) -> None:
+        self.params = params
+        self.no_log_values = no_log_values
+        self.check_mode = check_mode
+        self._diff = diff
+        self._log = log
+        self.warnings: List[str] = []
+        self.result: Optional[Dict[str, Any]] = None
+
+    def warn(self, warning: str) -> None:
+        self.warnings.append(warning)
+
+    def log(self, msg: str) -> None:
+        self._log(msg)
+
+    def _finish(self, result: Dict[str, Any]) -> None:
+        result.setdefault('invocation', {'module_args': self.params})
+        if self.warnings:
+            result['warnings'] = list(self.warnings)
+        preserved = {k: v for k, v in result.items() if v is None or isinstance(v, bool)}
+        result = remove_values(result, self.no_log_values)
+        result.update(preserved)
+        self.result = result
+        raise _Exit()
+
+    def exit_json(self, **result: Any) -> None:
+        self._finish(result)
+
+    def fail_json(self, msg: str, **result: Any) -> None:
+        result['msg'] = msg
+        result['failed'] = True
+        self._finish(result)
+
+
+class SnapshotAction(ActionBase):
+    """Base of the action plugins named like the snapshot modules."""
+
+    #: set by each plugin: the module's backends, its short name, whether it is the neutral one
+    BACKENDS: Sequence[Type[SnapshotBackend]] = ()
+    MODULE = ''
+    NEUTRAL = False
+
+    _requires_connection = True
+
+    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        if not self._on_controller(task_vars):
+            result.update(self._execute_module(module_name='savepoint.virt.%s' % self.MODULE,
+                                               module_args=self._task.args, task_vars=task_vars))
+        else:
+            result.update(self._run_here())
+        if self._task.no_log:
+            # Ansible takes any 'results' list for loop results and censors only the items
+            # that say so: without this, no_log: true would still print every guest's result.
+            for entry in result.get('results') or []:
+                if isinstance(entry, dict):
+                    entry['_ansible_no_log'] = True
+        return result
+
+    # -- which path ----------------------------------------------------------------------
+    def _on_controller(self, task_vars: Dict[str, Any]) -> bool:
+        if self._task.async_val:
+            return False
+        if str(task_vars.get(SWITCH, True)).lower() in ('false', 'no', 'off', '0'):
+            return False
+        if getattr(self._connection, 'transport', None) not in ('local', 'ansible.builtin.local'):
+            return False
+        interpreter = self._interpreter(task_vars)
+        if interpreter is None or interpreter.startswith('auto'):
+            return True   # discovery on the controller: this Python, the one Ansible runs in
+        # another Python was chosen for the module (maybe the one with the SDKs): run it there
+        return os.path.realpath(interpreter) == os.path.realpath(sys.executable)
+
+    def _interpreter(self, task_vars: Dict[str, Any]) -> Optional[str]:
+        host_vars = task_vars
+        delegated = task_vars.get('ansible_delegated_vars') or {}
+        if self._task.delegate_to and self._task.delegate_to in delegated:
+            host_vars = delegated[self._task.delegate_to]
+        value = host_vars.get('ansible_python_interpreter')
+        if value is None:
+            try:
+                from ansible import constants as C
+                value = C.config.get_config_value('INTERPRETER_PYTHON', variables=host_vars)
+            except Exception:  # no such setting: unknown, run the module as usual
+                return None
+        return self._templar.template(value) if isinstance(value, str) else None
+
+    # -- the controller path ------------------------------------------------------------
+    def _run_here(self) -> Dict[str, Any]:
+        argument_spec = _module.snapshot_argument_spec(self.BACKENDS, self.NEUTRAL)
+        validator = ArgumentSpecValidator(argument_spec, mutually_exclusive=_module.MUTUALLY_EXCLUSIVE)
+        environment: Dict[str, str] = {}
+        self._compute_environment_string(environment)
+        saved = dict(os.environ)
+        # the task's environment: keyword applies to the module's env fallbacks (OS_CLOUD, VMWARE_*)
+        os.environ.update({k: str(v) for k, v in environment.items()})
+        try:
+            validated = validator.validate(dict(self._task.args))
+            no_log_values = set(validated._no_log_values)  # pylint: disable=protected-access
+            if validated.error_messages:
+                msg = 'Unsupported parameters or invalid values: %s' % '; '.join(validated.error_messages)
+                return remove_values({'failed': True, 'msg': msg}, no_log_values)
+            return self._run_engine(validated.validated_parameters, no_log_values)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def _run_engine(self, params: Dict[str, Any], no_log_values: set) -> Dict[str, Any]:
+        hide = bool(self._task.no_log)
+        host = self._task.delegate_to or getattr(self._play_context, 'remote_addr', None) or 'localhost'
+
+        def show(line: str) -> None:
+            display.display('[%s] %s' % (host, remove_values(line, no_log_values)))
+
+        def engine_line(line: str) -> None:
+            # the engine's own lines name guests and snapshots: not for a no_log task
+            if not hide:
+                show('savepoint.virt: %s' % line)
+
+        tracker = Tracker(float(params.get('timeout') or 600))
+        module = ControllerModule(params, no_log_values, bool(self._play_context.check_mode),
+                                  bool(self._play_context.diff), engine_line)
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(PROGRESS_EVERY):
+                show(tracker.line(hide))
+
+        ticker = threading.Thread(target=beat, name='savepoint-progress', daemon=True)
+        ticker.start()
+        try:
+            _module.run_snapshot_module(module, [tracked(b, tracker) for b in self.BACKENDS], self.MODULE)
+        except _Exit:
+            pass
+        except Exception as exc:  # never a traceback; the module path reports a failed module alike
+            return remove_values({'failed': True, 'msg': 'savepoint.virt: unexpected %s: %s'
+                                  % (type(exc).__name__, exc)}, no_log_values)
+        finally:
+            stop.set()
+            ticker.join(timeout=5)
+        if module.result is None:
+            return {'failed': True, 'msg': 'savepoint.virt: the module ended without a result'}
+        return module.result
