@@ -168,6 +168,10 @@ class SnapshotAction(ActionBase):
             result.update(self._execute_module(module_name='savepoint.virt.%s' % self.MODULE,
                                                module_args=self._task.args, task_vars=task_vars))
         else:
+            # the local connection only says who runs the task (at -vvv), as it does for a module
+            self._connection._connect()  # pylint: disable=protected-access
+            display.vvv('savepoint.virt: running %s in the controller process (live progress); '
+                        'set savepoint_live_progress=false to run it as a module' % self.MODULE)
             result.update(self._run_here())
         if self._task.no_log:
             # Ansible takes any 'results' list for loop results and censors only the items
