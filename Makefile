@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REAL_SERVICES := qemu or vmware or openstack or browser
 
-.PHONY: demo test test-fast test-qemu test-vmware test-openstack lint sanity bench clean
+.PHONY: demo test test-fast test-qemu test-vmware test-openstack lint sanity matrix docs bench clean
 
 $(STAMP): requirements.txt tests/requirements.txt
 	bash tests/services/libvirt/up.sh install
@@ -41,10 +41,22 @@ lint: $(STAMP)
 sanity: $(STAMP)
 	bash tests/scripts/sanity.sh
 
+# The fast set and a module smoke playbook on the lowest (requires_ansible) and the
+# newest ansible-core, each in its own venv under .cache/matrix/ (built on first use).
+matrix: $(STAMP)
+	bash tests/scripts/matrix.sh
+
+# The HTML docs site (antsibull-docs, offline) in build/docs/site/build/html/; first
+# regenerates docs/docsite/rst/ from docs/*.md (commit what changed there).
+docs: $(STAMP)
+	$(PY) tests/scripts/docs.py
+
 # Everything; pytest's summary line is the last thing printed.
 test: $(STAMP)
 	bash tests/scripts/lint.sh
 	bash tests/scripts/sanity.sh
+	$(PY) tests/scripts/docs.py
+	bash tests/scripts/matrix.sh
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

@@ -11,15 +11,215 @@ options:
     description:
       - Name of a cloud in C(clouds.yaml). openstacksdk finds the file as usual, the environment
         variable E(OS_CLIENT_CONFIG_FILE) first (this is how AWX's OpenStack credential hands it over).
-      - If not set, the environment variable E(OS_CLOUD) is used; without either, openstacksdk reads
-        the E(OS_*) environment variables and O(auth).
-    type: str
+      - Or a dict of cloud settings as one cloud of C(clouds.yaml) holds them (C(auth), C(auth_type),
+        C(region_name), C(verify), ...), as with C(openstack.cloud); then O(auth), O(auth_type) and
+        O(region_name) cannot be given beside it. Values under secret key names in it (C(password),
+        C(token), C(application_credential_secret), ...) are masked in the task's output; prefer O(auth)
+        for secrets, whose secret keys are C(no_log) already (Ansible's invocation log on the target is
+        written before a module can mask the values of a dict).
+      - If not set, the environment variable E(OS_CLOUD) is used; without either, openstacksdk takes the
+        E(OS_*) environment variables, or the only cloud of C(clouds.yaml), and O(auth).
+      - An empty string is an error.
+    type: raw
   auth:
     description:
       - Settings of the auth plugin, for the default C(password) plugin C(auth_url), C(username),
         C(password), C(project_name) and the domain names. Overrides the same keys of O(cloud).
-      - Never written to any output or error message.
+      - The keys are the options of the auth plugins keystoneauth ships; an unknown key is an error.
+      - Only the secret keys (C(password), C(token), C(application_credential_secret), C(client_secret),
+        C(oauth2_client_secret), C(access_token), C(passcode), C(code)) are C(no_log); C(auth_url), user and
+        project names show in messages so that a failure says which cloud and project it was.
     type: dict
+    suboptions:
+      access_token:
+        description:
+          - Secret C(access_token) of the keystoneauth plugin that takes it.
+          - A secret (never written to any output).
+        type: str
+      access_token_endpoint:
+        description:
+          - Setting C(access_token_endpoint) of the keystoneauth plugin that takes it.
+        type: str
+      access_token_type:
+        description:
+          - Setting C(access_token_type) of the keystoneauth plugin that takes it.
+        type: str
+      application_credential_id:
+        description:
+          - Id of an application credential (plugin V(v3applicationcredential)).
+        type: str
+      application_credential_name:
+        description:
+          - Name of an application credential.
+        type: str
+      application_credential_secret:
+        description:
+          - Secret of the application credential.
+          - A secret (never written to any output).
+        type: str
+      auth_methods:
+        description:
+          - Setting C(auth_methods) of the keystoneauth plugin that takes it.
+        type: list
+        elements: str
+      auth_url:
+        description:
+          - Keystone URL, for example V(https://keystone.example.com:5000/v3). Shown in messages (without any C(user:password@) part).
+        type: str
+      client_id:
+        description:
+          - Setting C(client_id) of the keystoneauth plugin that takes it.
+        type: str
+      client_secret:
+        description:
+          - Secret C(client_secret) of the keystoneauth plugin that takes it.
+          - A secret (never written to any output).
+        type: str
+      code:
+        description:
+          - Secret C(code) of the keystoneauth plugin that takes it.
+          - A secret (never written to any output).
+        type: str
+      code_challenge_method:
+        description:
+          - Setting C(code_challenge_method) of the keystoneauth plugin that takes it.
+        type: str
+      default_domain_id:
+        description:
+          - Domain id of user and project when neither names one.
+        type: str
+      default_domain_name:
+        description:
+          - Domain of user and project when neither names one.
+        type: str
+      device_authorization_endpoint:
+        description:
+          - Setting C(device_authorization_endpoint) of the keystoneauth plugin that takes it.
+        type: str
+      discovery_endpoint:
+        description:
+          - Setting C(discovery_endpoint) of the keystoneauth plugin that takes it.
+        type: str
+      domain_id:
+        description:
+          - Domain id to scope to.
+        type: str
+      domain_name:
+        description:
+          - Domain to scope to.
+        type: str
+      endpoint:
+        description:
+          - Service endpoint of the V(admin_token), V(none) and V(http_basic) plugins.
+        type: str
+      identity_provider:
+        description:
+          - Setting C(identity_provider) of the keystoneauth plugin that takes it.
+        type: str
+      idp_otp_key:
+        description:
+          - Setting C(idp_otp_key) of the keystoneauth plugin that takes it.
+        type: str
+      login_timeout:
+        description:
+          - Setting C(login_timeout) of the keystoneauth plugin that takes it.
+        type: int
+      oauth2_client_id:
+        description:
+          - Setting C(oauth2_client_id) of the keystoneauth plugin that takes it.
+        type: str
+      oauth2_client_secret:
+        description:
+          - Secret C(oauth2_client_secret) of the keystoneauth plugin that takes it.
+          - A secret (never written to any output).
+        type: str
+      oauth2_endpoint:
+        description:
+          - Setting C(oauth2_endpoint) of the keystoneauth plugin that takes it.
+        type: str
+      passcode:
+        description:
+          - Secret C(passcode) of the keystoneauth plugin that takes it.
+          - A secret (never written to any output).
+        type: str
+      password:
+        description:
+          - Password of the user.
+          - A secret (never written to any output).
+        type: str
+      project_domain_id:
+        description:
+          - Domain id of the project.
+        type: str
+      project_domain_name:
+        description:
+          - Domain of the project.
+        type: str
+      project_id:
+        description:
+          - Project id to scope to.
+        type: str
+      project_name:
+        description:
+          - Project to scope to.
+        type: str
+      protocol:
+        description:
+          - Setting C(protocol) of the keystoneauth plugin that takes it.
+        type: str
+      redirect_host:
+        description:
+          - Setting C(redirect_host) of the keystoneauth plugin that takes it.
+        type: str
+      redirect_port:
+        description:
+          - Setting C(redirect_port) of the keystoneauth plugin that takes it.
+        type: int
+      redirect_uri:
+        description:
+          - Setting C(redirect_uri) of the keystoneauth plugin that takes it.
+        type: str
+      scope:
+        description:
+          - Setting C(scope) of the keystoneauth plugin that takes it.
+        type: str
+      system_scope:
+        description:
+          - System scope, for example V(all).
+        type: str
+      tenant_id:
+        description:
+          - Keystone v2 id of the project.
+        type: str
+      tenant_name:
+        description:
+          - Keystone v2 name of the project.
+        type: str
+      token:
+        description:
+          - An existing Keystone token (plugin V(token)).
+          - A secret (never written to any output).
+        type: str
+      trust_id:
+        description:
+          - Trust to scope to.
+        type: str
+      user_domain_id:
+        description:
+          - Domain id of the user.
+        type: str
+      user_domain_name:
+        description:
+          - Domain of the user.
+        type: str
+      user_id:
+        description:
+          - User id.
+        type: str
+      username:
+        description:
+          - User name.
+        type: str
   auth_type:
     description:
       - Name of the Keystone auth plugin, for example V(password), V(token) or V(v3applicationcredential).
@@ -37,8 +237,10 @@ options:
     aliases: [endpoint_type]
   validate_certs:
     description:
-      - Verify the TLS certificates of the endpoints. Overrides C(verify) of the cloud in C(clouds.yaml).
-      - If not set, V(true).
+      - Verify the TLS certificates of the endpoints. When given, overrides C(verify) of the cloud in
+        C(clouds.yaml).
+      - If not set, C(clouds.yaml) decides (for example AWX's OpenStack credential with "Verify SSL" off
+        sets C(verify) to V(false) there); openstacksdk verifies when it says nothing.
       - A certificate that cannot be verified fails the task with C(error=certificate_verify_failed).
     type: bool
   ca_cert:
@@ -46,11 +248,35 @@ options:
       - Path of a CA bundle to verify the endpoints with.
     type: str
     aliases: [cacert]
+  client_cert:
+    description:
+      - Path of a client certificate (PEM) for endpoints that require one (mutual TLS).
+    type: str
+    aliases: [cert]
+  client_key:
+    description:
+      - Path of the private key of O(client_cert), when the certificate file does not hold it.
+      - Needs O(client_cert).
+    type: str
+    aliases: [key]
   api_timeout:
     description:
       - Seconds one API request may take (the socket timeout). Waiting for snapshots and rebuilds is
         bounded by the task's C(timeout) instead.
     type: int
+  sdk_log_path:
+    description:
+      - Path of a file on the host the module runs on that openstacksdk's log is appended to.
+      - Unset means no log is written.
+    type: str
+  sdk_log_level:
+    description:
+      - Level of the openstacksdk log written to O(sdk_log_path).
+      - V(DEBUG) logs every request and answer; keystoneauth masks passwords and tokens in it, but the log
+        holds project and resource details, so keep the file private.
+    type: str
+    choices: [INFO, DEBUG]
+    default: INFO
   boot_from_volume_revert:
     description:
       - How a revert of a boot-from-volume server is done.
@@ -71,7 +297,9 @@ options:
   server_id:
     description:
       - Id of the OpenStack server. O(name) may also be a server id.
-      - Mutually exclusive with O(name) and O(guests).
+      - For OpenStack, O(uuid) means the same (Nova server ids are UUIDs), and so does C(uuid) or C(id) in
+        an entry of O(guests).
+      - Mutually exclusive with O(name), O(uuid) and O(guests).
     type: str
 requirements:
   - openstacksdk (C(pip install openstacksdk)) where the module runs

@@ -38,7 +38,7 @@ def connection_spec(backends: Sequence[Type[SnapshotBackend]]) -> Dict[str, Any]
     for backend in backends:
         for option, table in backend.connection_options.items():
             entry = {k: v for k, v in table.items()
-                     if k in ('type', 'default', 'no_log', 'choices', 'aliases', 'elements')}
+                     if k in ('type', 'default', 'no_log', 'choices', 'aliases', 'elements', 'options')}
             if table.get('env'):
                 entry['fallback'] = (env_fallback, list(table['env']))
                 if 'default' in entry:
@@ -247,10 +247,23 @@ def run_info_module(module: AnsibleModule, backends: Sequence[Type[SnapshotBacke
     module.exit_json(**result)
 
 
+def hide_secrets(module: AnsibleModule, backends: Sequence[Type[SnapshotBackend]]) -> None:
+    """Secrets inside options that cannot be no_log as a whole (OpenStack's ``cloud`` as a dict):
+    masked in every output like no_log values."""
+    for backend in backends:
+        finder = getattr(backend, 'secret_values', None)
+        if finder is not None:
+            module.no_log_values.update(finder(module.params))
+
+
 def main_for(backends: Sequence[Type[SnapshotBackend]], module_name: str, info: bool = False,
              neutral: bool = False) -> None:
     """The whole main() of a module: a provider module passes its backend, the neutral ones all (neutral=True)."""
     if info:
-        run_info_module(make_module(info_argument_spec(backends, neutral)), backends)
+        module = make_module(info_argument_spec(backends, neutral))
+        hide_secrets(module, backends)
+        run_info_module(module, backends)
     else:
-        run_snapshot_module(make_module(snapshot_argument_spec(backends, neutral)), backends, module_name)
+        module = make_module(snapshot_argument_spec(backends, neutral))
+        hide_secrets(module, backends)
+        run_snapshot_module(module, backends, module_name)

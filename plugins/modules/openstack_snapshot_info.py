@@ -14,21 +14,12 @@ description:
   - Images this collection did not make (for example C(openstack server image create)) are listed
     without owner, expiry or parent.
 extends_documentation_fragment:
+  # ours first: on a clash the first fragment listed wins
+  - savepoint.virt.attributes.info
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.openstack
-attributes:
-  action_group:
-    support: full
-    membership:
-      - savepoint.virt.snapshot
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 author:
   - savepoint.virt developers (@savepoint-virt)
 '''
@@ -46,21 +37,68 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-# The same schema as savepoint.virt.snapshot_info, where each key is described.
+# The same schema as savepoint.virt.snapshot_info (every provider returns the same keys);
+# tests/release/test_module_docs.py keeps the two in step.
 guests:
-  description: One entry per guest, see M(savepoint.virt.snapshot_info).
-  returned: always
+  description: One entry per guest (every guest the connection sees when the task names none).
+  returned: success
   type: list
   elements: dict
+  contains:
+    guest:
+      description: The guest.
+      type: dict
+      contains:
+        name:
+          description: Name of the guest.
+          type: str
+        id:
+          description: Provider id of the guest.
+          type: str
+        power_state:
+          description: Power state of the guest now.
+          type: str
+    snapshots:
+      description:
+        - The guest's snapshot records, with the keys of RV(savepoint.virt.snapshot#module:results[].snapshot)
+          (the same for every provider).
+      type: list
+      elements: dict
+    current:
+      description: Name of the current snapshot, or null.
+      type: str
+    tree:
+      description: The snapshot tree as indented text, for humans.
+      type: str
+      sample: "pre-patch (memory)\n  post-patch (current, memory, expires 2026-12-03T10:00:00Z)\n"
 snapshots:
   description: The snapshot records when exactly one guest was named; null otherwise.
-  returned: always
+  returned: success
   type: list
   elements: dict
 msg:
-  description: A one-line summary.
+  description: A one-line summary; on failure, what went wrong.
   returned: always
   type: str
+  sample: 2 snapshots on 1 guest
+provider:
+  description: The provider that answered.
+  returned: success
+  type: str
+  sample: openstack
+error:
+  description: The error class on failure, see RV(savepoint.virt.snapshot#module:error).
+  returned: failure
+  type: str
+  sample: guest_not_found
+provider_message:
+  description: The provider's own error message, when it gave one.
+  returned: failure, when the provider gave a message
+  type: str
+error_details:
+  description: Data about the failure, when there is any (for example C(candidates), guests of a similar name).
+  returned: failure, when there is data
+  type: dict
 '''
 
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.openstack import OpenStackBackend

@@ -224,8 +224,9 @@ def test_guest_lookup_by_name_id_and_ambiguous_names(servers, runner):
         assert backend.find_guest(GuestRef(name=second.id)).id == second.id  # a name may be an id
         with pytest.raises(GuestNotFoundError, match="server 'no-such-server' not found"):
             backend.find_guest(GuestRef(name='no-such-server'))
-        with pytest.raises(InvalidRequestError):
-            backend.find_guest(GuestRef(uuid=first.id))
+        assert backend.find_guest(GuestRef(uuid=first.id)).id == first.id  # uuid = the server id
+        with pytest.raises(InvalidRequestError, match='no folders'):
+            backend.find_guest(GuestRef(name=name, folder='f'))
     assert runner.snapshots(GuestRef(id=first.id)) == {}
     # Nova filters names by regular expression: the lookup must match names literally.
     odd = servers.boot(name='ostest (a.b)+[x] * %s' % name)

@@ -45,15 +45,17 @@ def test_explicit_auth_with_a_wrong_user_fails_the_same_way(stack):
 
 
 def test_unreachable_endpoint_is_a_connection_error(stack):
-    auth = {'auth_url': 'http://127.0.0.1:9/v3', 'username': 'demo', 'password': SECRET,
+    # userinfo in auth_url (as clouds.yaml files sometimes have it): keystoneauth's text holds the whole URL
+    auth = {'auth_url': 'http://someone:%s@127.0.0.1:9/v3?token=%s' % (SECRET, SECRET), 'username': 'demo',
+            'password': SECRET,
             'project_name': 'demo', 'user_domain_name': 'Default', 'project_domain_name': 'Default'}
     started = time.monotonic()
     with pytest.raises(ConnectionFailedError) as err:
         OpenStackBackend({'auth': auth, 'auth_type': 'password', 'api_timeout': 5}).connect()
     assert time.monotonic() - started < 30
     assert not isinstance(err.value, AuthenticationError) and err.value.kind == 'connection_failed'
-    assert 'cannot reach the OpenStack endpoint' in err.value.msg and '127.0.0.1:9' in err.value.msg
-    assert SECRET not in _all_text(err.value)
+    assert 'cannot reach the OpenStack endpoint http://127.0.0.1:9/v3' in err.value.msg, err.value.msg
+    assert SECRET not in _all_text(err.value) and 'someone' not in _all_text(err.value)
 
 
 def test_endpoint_that_never_answers_fails_within_api_timeout(stack):

@@ -4,6 +4,8 @@ then the real lifecycle, and a wrong password that must never show up in the out
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from scripts.ansible_run import run_playbook
@@ -113,3 +115,58 @@ def test_playbook_lifecycle_and_check_mode(tmp_path, stack, servers, sdk):
     assert run.rc == 0, run.stderr
     assert SECRET not in run.stderr and SECRET not in str(run.data).replace("'secret': '%s'" % SECRET, '')
     assert sdk.image.find_image(snap['id']) is None
+
+
+VVV_PLAYBOOK = '''
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: explicit auth with a wrong password
+      savepoint.virt.openstack_snapshot_info:
+        auth:
+          auth_url: "{{ auth_url }}"
+          username: demo
+          password: "{{ secret }}"
+          project_name: demo
+          user_domain_name: Default
+          project_domain_name: Default
+        name: nothing
+      ignore_errors: true
+    - name: a cloud dict with a wrong password
+      savepoint.virt.snapshot:
+        provider: openstack
+        cloud:
+          auth:
+            auth_url: "{{ auth_url }}"
+            username: demo
+            password: "{{ secret }}"
+            project_name: demo
+            user_domain_name: Default
+            project_domain_name: Default
+        name: nothing
+        snapshot_name: never
+      ignore_errors: true
+'''
+
+
+def test_vvv_shows_auth_url_and_project_but_never_the_password(tmp_path, stack):
+    """Only the secret keys of auth are no_log: auth_url and the project name stay readable in -vvv output
+    (module_args and messages); the password, also inside a cloud dict, appears nowhere."""
+    import subprocess
+    import yaml
+    from scripts.ansible_run import VENV_BIN, collection_env
+    auth_url = yaml.safe_load(stack.clouds_yaml.read_text())['clouds']['stack-demo']['auth']['auth_url']
+    book = tmp_path / 'vvv.yml'
+    book.write_text(VVV_PLAYBOOK)
+    env = collection_env()
+    env.update(stack.environ())
+    env.pop('OS_CLOUD', None)
+    proc = subprocess.run([str(VENV_BIN / 'ansible-playbook'), '-vvv', str(book), '-e',
+                           json.dumps({'secret': SECRET, 'auth_url': auth_url})],
+                          env=env, capture_output=True, text=True, timeout=600, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert SECRET not in out
+    assert out.count('authentication_failed') >= 2, out[-3000:]
+    assert '"auth_url": "%s"' % auth_url in out and '"project_name": "demo"' in out, out[-3000:]
+    assert 'the cloud at %s' % auth_url.rstrip('/') in out or 'at %s' % auth_url in out, out[-3000:]

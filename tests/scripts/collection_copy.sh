@@ -4,7 +4,8 @@
 # .gitignore hides build/) ansible-test would see no files. Prints its path.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-root=${SAVEPOINT_COPY_ROOT:-${TMPDIR:-/tmp}/savepoint-virt-collection}
+# One copy per checkout: two checkouts linting at once must not rsync --delete each other's files.
+root=${SAVEPOINT_COPY_ROOT:-${TMPDIR:-/tmp}/savepoint-virt-collection-$(printf %s "$repo" | cksum | cut -d" " -f1)}
 dest=$root/ansible_collections/savepoint/virt
 # rsync is not on a fresh Debian image; lint.sh and sanity.sh both come here first.
 command -v rsync >/dev/null || {
