@@ -158,6 +158,7 @@ class SnapshotAction(ActionBase):
     BACKENDS: Sequence[Type[SnapshotBackend]] = ()
     MODULE = ''
     NEUTRAL = False
+    INFO = False          # the *_snapshot_info modules: nothing to wait for, in-process only saves the fork
 
     _requires_connection = True
 
@@ -211,7 +212,10 @@ class SnapshotAction(ActionBase):
 
     # -- the controller path ------------------------------------------------------------
     def _run_here(self) -> Dict[str, Any]:
-        argument_spec = _module.snapshot_argument_spec(self.BACKENDS, self.NEUTRAL)
+        if self.INFO:
+            argument_spec = _module.info_argument_spec(self.BACKENDS, self.NEUTRAL)
+        else:
+            argument_spec = _module.snapshot_argument_spec(self.BACKENDS, self.NEUTRAL)
         validator = ArgumentSpecValidator(argument_spec, mutually_exclusive=_module.MUTUALLY_EXCLUSIVE)
         environment: Dict[str, str] = {}
         self._compute_environment_string(environment)
@@ -253,7 +257,10 @@ class SnapshotAction(ActionBase):
         ticker = threading.Thread(target=beat, name='savepoint-progress', daemon=True)
         ticker.start()
         try:
-            _module.run_snapshot_module(module, [tracked(b, tracker) for b in self.BACKENDS], self.MODULE)
+            if self.INFO:
+                _module.run_info_module(module, self.BACKENDS)
+            else:
+                _module.run_snapshot_module(module, [tracked(b, tracker) for b in self.BACKENDS], self.MODULE)
         except _Exit:
             pass
         except Exception as exc:  # never a traceback; the module path reports a failed module alike

@@ -58,6 +58,9 @@ PLAYBOOK = '''
       savepoint.virt.vmware_snapshot: {name: no-such-vm, snapshot_name: x}
       register: missing
       ignore_errors: true
+    - name: info
+      savepoint.virt.snapshot_info: {provider: vmware, name: "{{ vm }}"}
+      register: info
     - name: revert
       savepoint.virt.vmware_snapshot: {name: "{{ vm }}", snapshot_name: pre, state: reverted}
       register: revert
@@ -68,7 +71,7 @@ PLAYBOOK = '''
     - name: keep the results
       ansible.builtin.copy:
         content: "{{ {'take': take, 'again': again, 'checked': checked, 'hidden': hidden, 'bad': bad,
-                      'missing': missing, 'revert': revert, 'remove': remove} | to_json }}"
+                      'missing': missing, 'revert': revert, 'remove': remove, 'info': info} | to_json }}"
         dest: "{{ out }}"
         mode: "0600"
 '''
@@ -122,11 +125,12 @@ def test_both_paths_give_the_same_results_and_only_the_controller_path_talks(slo
         inventory.destroy_made()
         inventory.close()
 
-    for name in ('take', 'again', 'checked', 'revert', 'remove', 'missing'):
+    for name in ('take', 'again', 'checked', 'info', 'revert', 'remove', 'missing'):
         assert shape(live[name], vm_live) == shape(module[name], vm_module), name
     assert live['take']['action'] == 'created' and live['again']['action'] == 'exists'
     assert live['checked']['changed'] is True and live['checked']['action'] == 'would create'
     assert 'diff' in live['checked'] and 'other' in json.dumps(live['checked']['diff'])
+    assert [s['name'] for s in live['info']['snapshots']] == ['pre', 'covert-snap']
     assert live['missing']['failed'] and 'no-such-vm' in live['missing']['msg']
     for result in (live, module):
         assert result['bad']['failed'] and 'bogus' in result['bad']['msg']
