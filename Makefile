@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-REAL_SERVICES := qemu or vmware or openstack or browser
+REAL_SERVICES := qemu or vmware or openstack or browser or playbook
 
 .PHONY: demo test test-fast test-qemu test-vmware test-openstack lint sanity matrix docs bench clean
 
