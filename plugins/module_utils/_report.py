@@ -60,7 +60,8 @@ def pause_text(snap: Mapping[str, Any]) -> str:
         return 'none (guest off)'
     if state == 'unknown':
         return 'unknown'
-    return 'not recorded (guest %s%s)' % (state, ', with memory' if snap.get('memory') else '')
+    # the providers keep no pause time: say what is known (the guest's state, memory saved or not)
+    return 'unknown (%s%s)' % (state, ' + memory' if snap.get('memory') else '')
 
 
 def _host_for(batch: Mapping[str, Any], index: int, guest: Mapping[str, Any]) -> str:

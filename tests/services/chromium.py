@@ -55,7 +55,7 @@ def dump_dom_url(url: str, timeout: float = 120) -> str:
     return _run(['--dump-dom'], url, timeout).stdout
 
 
-def screenshot(page: Path, png: Path, width: int = 1400, height: int = 900, timeout: float = 120) -> Path:
+def screenshot(page: Path, png: Path, width: int = 1600, height: int = 900, timeout: float = 120) -> Path:
     _run(['--screenshot=%s' % png, '--window-size=%d,%d' % (width, height)], page.resolve().as_uri(), timeout)
     if not png.exists():
         raise RuntimeError('chromium wrote no screenshot to %s' % png)

@@ -74,7 +74,7 @@ def test_rows_compute_age_size_expiry_and_map_hosts():
         ('web1', 'old', '9d', '3.0 GiB', True, 'EXPIRED'),
         ('web1', 'hand<b>', '1m 30s', 'unknown', False, 'not owned'),
     ]
-    assert rows[0]['age_seconds'] == 9 * 86400 and rows[0]['pause'] == 'not recorded (guest running, with memory)'
+    assert rows[0]['age_seconds'] == 9 * 86400 and rows[0]['pause'] == 'unknown (running + memory)'
     assert rows[1]['pause'] == 'none (guest off)'
     doc = json.loads(_report.as_json(rows, NOW))
     assert doc['count'] == 2 and doc['expired'] == 1 and doc['generated_at'] == '2026-03-10T12:00:00Z'
