@@ -13,20 +13,24 @@ Display (they reach the terminal and AWX's job output) at least every
 reports it, elapsed time and deadline. Anywhere else (a remote host, another
 interpreter, async) the module is executed as always.
 
-Both paths: the module's own argument spec (ArgumentSpecValidator), the same
-result, check mode, diff, and no_log values removed from everything returned
-or printed.
+Both paths run the module's own main() and its own AnsibleModule: the same
+argument spec and validation, results, check mode, diff, no_log and secret
+masking; the controller path only redirects where parameters come from and
+where the result and log lines go (as ansible.netcommon does for network
+modules).
 """
 
 from __future__ import annotations
 
+import copy
+import io
 import os
 import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Type
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils import basic
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -41,10 +45,6 @@ display = Display()
 PROGRESS_EVERY = 10.0
 #: task variable that turns the controller path off (the module then runs as usual)
 SWITCH = 'savepoint_live_progress'
-
-
-class _Exit(Exception):
-    """exit_json/fail_json of the controller path end the run, as sys.exit ends a module."""
 
 
 class Tracker:
@@ -113,44 +113,6 @@ def tracked(backend_cls: Type[SnapshotBackend], tracker: Tracker) -> Type[Snapsh
     })
 
 
-class ControllerModule:
-    """The part of AnsibleModule that run_snapshot_module uses, for the controller path."""
-
-    def __init__(self, params: Dict[str, Any], no_log_values: set, check_mode: bool, diff: bool,
-                 log: Callable[[str], None]) -> None:
-        self.params = params
-        self.no_log_values = no_log_values
-        self.check_mode = check_mode
-        self._diff = diff
-        self._log = log
-        self.warnings: List[str] = []
-        self.result: Optional[Dict[str, Any]] = None
-
-    def warn(self, warning: str) -> None:
-        self.warnings.append(warning)
-
-    def log(self, msg: str) -> None:
-        self._log(msg)
-
-    def _finish(self, result: Dict[str, Any]) -> None:
-        result.setdefault('invocation', {'module_args': self.params})
-        if self.warnings:
-            result['warnings'] = list(self.warnings)
-        preserved = {k: v for k, v in result.items() if v is None or isinstance(v, bool)}
-        result = remove_values(result, self.no_log_values)
-        result.update(preserved)
-        self.result = result
-        raise _Exit()
-
-    def exit_json(self, **result: Any) -> None:
-        self._finish(result)
-
-    def fail_json(self, msg: str, **result: Any) -> None:
-        result['msg'] = msg
-        result['failed'] = True
-        self._finish(result)
-
-
 class SnapshotAction(ActionBase):
     """Base of the action plugins named like the snapshot modules."""
 
@@ -173,7 +135,7 @@ class SnapshotAction(ActionBase):
             self._connection._connect()  # pylint: disable=protected-access
             display.vvv('savepoint.virt: running %s in the controller process (live progress); '
                         'set savepoint_live_progress=false to run it as a module' % self.MODULE)
-            result.update(self._run_here())
+            result.update(self._run_here(task_vars))
         if self._task.no_log:
             # Ansible takes any 'results' list for loop results and censors only the items
             # that say so: without this, no_log: true would still print every guest's result.
@@ -211,43 +173,43 @@ class SnapshotAction(ActionBase):
         return self._templar.template(value) if isinstance(value, str) else None
 
     # -- the controller path ------------------------------------------------------------
-    def _run_here(self) -> Dict[str, Any]:
-        if self.INFO:
-            argument_spec = _module.info_argument_spec(self.BACKENDS, self.NEUTRAL)
-        else:
-            argument_spec = _module.snapshot_argument_spec(self.BACKENDS, self.NEUTRAL)
-        validator = ArgumentSpecValidator(argument_spec, mutually_exclusive=_module.MUTUALLY_EXCLUSIVE)
-        environment: Dict[str, str] = {}
-        self._compute_environment_string(environment)
-        saved = dict(os.environ)
-        # the task's environment: keyword applies to the module's env fallbacks (OS_CLOUD, VMWARE_*)
-        os.environ.update({k: str(v) for k, v in environment.items()})
-        try:
-            validated = validator.validate(dict(self._task.args))
-            no_log_values = set(validated._no_log_values)  # pylint: disable=protected-access
-            if validated.error_messages:
-                msg = 'Unsupported parameters or invalid values: %s' % '; '.join(validated.error_messages)
-                return remove_values({'failed': True, 'msg': msg}, no_log_values)
-            return self._run_engine(validated.validated_parameters, no_log_values)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+    def _run_here(self, task_vars: Dict[str, Any]) -> Dict[str, Any]:
+        """The module's own main() in this process, as ansible.netcommon runs network modules.
 
-    def _run_engine(self, params: Dict[str, Any], no_log_values: set) -> Dict[str, Any]:
+        Its AnsibleModule (whatever subclass _module.make_module builds) validates the
+        arguments with the module's ArgumentSpecValidator, applies check mode, diff and
+        no_log, and masks secrets as on any host; only where its parameters come from,
+        where its result goes and where its log lines go are redirected here.
+        """
+        args = copy.deepcopy(self._task.args)
+        self._update_module_args('savepoint.virt.%s' % self.MODULE, args, task_vars)
         hide = bool(self._task.no_log)
-        host = self._task.delegate_to or getattr(self._play_context, 'remote_addr', None) or 'localhost'
+        host = self._task.delegate_to or 'localhost'
+        try:
+            timeout = float(args.get('timeout') or 600)
+        except (TypeError, ValueError):
+            timeout = 600.0    # the module refuses it itself
+        tracker = Tracker(timeout)
+        recorded: Dict[str, Any] = {}
 
         def show(line: str) -> None:
-            display.display('[%s] %s' % (host, remove_values(line, no_log_values)))
+            display.display('[%s] %s' % (host, line))
 
-        def engine_line(line: str) -> None:
-            # the engine's own lines name guests and snapshots: not for a no_log task
+        def load_params(module: Any) -> None:
+            module.params = copy.deepcopy(args)
+
+        def record(module: Any, result: Dict[str, Any]) -> None:
+            recorded['result'] = result
+
+        def log(module: Any, msg: str, log_args: Any = None) -> None:
+            # the engine's lines (already redacted by the module): names guests, so not for no_log
             if not hide:
-                show('savepoint.virt: %s' % line)
+                show('savepoint.virt: %s' % remove_values(msg, module.no_log_values))
 
-        tracker = Tracker(float(params.get('timeout') or 600))
-        module = ControllerModule(params, no_log_values, bool(self._play_context.check_mode),
-                                  bool(self._play_context.diff), engine_line)
+        environment: Dict[str, str] = {}
+        self._compute_environment_string(environment)
+        saved_env = dict(os.environ)
+        saved = {name: basic.AnsibleModule.__dict__[name] for name in ('_load_params', '_record_module_result', 'log')}
         stop = threading.Event()
 
         def beat() -> None:
@@ -255,20 +217,32 @@ class SnapshotAction(ActionBase):
                 show(tracker.line(hide))
 
         ticker = threading.Thread(target=beat, name='savepoint-progress', daemon=True)
-        ticker.start()
+        stdout, stderr = sys.stdout, sys.stderr
         try:
-            if self.INFO:
-                _module.run_info_module(module, self.BACKENDS)
-            else:
-                _module.run_snapshot_module(module, [tracked(b, tracker) for b in self.BACKENDS], self.MODULE)
-        except _Exit:
+            # this worker process runs this one task: patching here touches nothing else
+            os.environ.update({k: str(v) for k, v in environment.items()})
+            basic.AnsibleModule._load_params = load_params
+            basic.AnsibleModule._record_module_result = record
+            basic.AnsibleModule.log = log
+            sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+            ticker.start()
+            backends = self.BACKENDS if self.INFO else [tracked(b, tracker) for b in self.BACKENDS]
+            _module.main_for(backends, self.MODULE, info=self.INFO, neutral=self.NEUTRAL)
+        except SystemExit:
             pass
-        except Exception as exc:  # never a traceback; the module path reports a failed module alike
-            return remove_values({'failed': True, 'msg': 'savepoint.virt: unexpected %s: %s'
-                                  % (type(exc).__name__, exc)}, no_log_values)
+        except Exception as exc:  # never a traceback; a module that raised ends as a failed task alike
+            recorded.setdefault('result', {'failed': True, 'msg': 'savepoint.virt: unexpected %s in %s'
+                                           % (type(exc).__name__, self.MODULE)})
         finally:
             stop.set()
-            ticker.join(timeout=5)
-        if module.result is None:
-            return {'failed': True, 'msg': 'savepoint.virt: the module ended without a result'}
-        return module.result
+            sys.stdout, sys.stderr = stdout, stderr
+            for name, value in saved.items():
+                setattr(basic.AnsibleModule, name, value)
+            os.environ.clear()
+            os.environ.update(saved_env)
+            if ticker.is_alive():
+                ticker.join(timeout=5)
+        result = recorded.get('result')
+        if result is None:
+            return {'failed': True, 'msg': 'savepoint.virt: %s ended without a result' % self.MODULE}
+        return {k: v for k, v in result.items() if not k.startswith('_ansible_')}

@@ -1,12 +1,10 @@
-"""The controller path's pure parts: progress lines and the AnsibleModule stand-in."""
+"""The controller path's pure part: the progress line."""
 
 from __future__ import annotations
 
-import pytest
-
 from ansible_collections.savepoint.virt.plugins.module_utils._model import Guest
 from ansible_collections.savepoint.virt.plugins.module_utils._waiting import Operation
-from ansible_collections.savepoint.virt.plugins.plugin_utils.live_progress import ControllerModule, Tracker, _Exit
+from ansible_collections.savepoint.virt.plugins.plugin_utils.live_progress import Tracker
 
 
 class Clock:
@@ -36,14 +34,3 @@ def test_progress_line_names_operations_percent_elapsed_and_deadline():
     assert tracker.line().startswith('savepoint.virt: reading back results [1 of 1 operations done]')
     clock.now += 1000
     assert 'deadline in 0s' in tracker.line()
-
-
-def test_controller_module_removes_no_log_values_and_ends_the_run():
-    module = ControllerModule({'password': 'S3cret!', 'name': 'web'}, {'S3cret!'}, False, False, print)
-    module.warn('careful')
-    with pytest.raises(_Exit):
-        module.fail_json(msg='login with S3cret! refused', changed=False, error=None)
-    result = module.result
-    assert result['failed'] is True and result['changed'] is False and result['error'] is None
-    assert 'S3cret!' not in repr(result) and result['warnings'] == ['careful']
-    assert result['invocation']['module_args']['name'] == 'web'
