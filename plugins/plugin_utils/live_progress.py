@@ -30,6 +30,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Type
 
+from ansible import constants as C
 from ansible.module_utils import basic
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
@@ -166,7 +167,6 @@ class SnapshotAction(ActionBase):
         value = host_vars.get('ansible_python_interpreter')
         if value is None:
             try:
-                from ansible import constants as C
                 value = C.config.get_config_value('INTERPRETER_PYTHON', variables=host_vars)
             except Exception:  # no such setting: unknown, run the module as usual
                 return None
@@ -192,8 +192,11 @@ class SnapshotAction(ActionBase):
         tracker = Tracker(timeout)
         recorded: Dict[str, Any] = {}
 
+        # a JSON stdout callback prints one document: progress goes to stderr there
+        to_stderr = str(C.config.get_config_value('DEFAULT_STDOUT_CALLBACK')).endswith('json')
+
         def show(line: str) -> None:
-            display.display('[%s] %s' % (host, line))
+            display.display('[%s] %s' % (host, line), stderr=to_stderr)
 
         def load_params(module: Any) -> None:
             module.params = copy.deepcopy(args)
@@ -202,8 +205,9 @@ class SnapshotAction(ActionBase):
             recorded['result'] = result
 
         def log(module: Any, msg: str, log_args: Any = None) -> None:
-            # the engine's lines (already redacted by the module): names guests, so not for no_log
-            if not hide:
+            # the engine's lines (already redacted by the module): names guests, so not for no_log;
+            # AnsibleModule's own 'Invoked with ...' line (with log_args) stays out of the output
+            if not hide and log_args is None and not msg.startswith('Invoked with'):
                 show('savepoint.virt: %s' % remove_values(msg, module.no_log_values))
 
         environment: Dict[str, str] = {}
