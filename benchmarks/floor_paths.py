@@ -41,7 +41,7 @@ def tasks(bench: 'vvc.Bench', runs: int) -> List[dict]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--runs', type=int, default=15)
     parser.add_argument('--vms', type=int, default=5, help="vcsim -vm N (VMs per resource pool)")
     args = parser.parse_args(argv)
