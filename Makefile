@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-REAL_SERVICES := qemu or vmware or openstack or ee
+REAL_SERVICES := qemu or vmware or openstack or ee or browser or playbook
 # The tiny real Linux guest (kernel, initramfs, keys) is built here by the demo and by the tests.
 export LINUX_GUEST_CACHE ?= $(CURDIR)/.cache/linux-guest
 
@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(PY) tests/scripts/demo.py
 
 test-fast: $(STAMP)
-	@echo "test-fast: unit tests and the libvirt test driver only; real services (QEMU, vcsim, OpenStack) run in 'make test'"
+	@echo "test-fast: unit tests and the libvirt test driver only; real services (QEMU, vcsim, OpenStack, Chromium) run in 'make test'"
 	$(PY) -m pytest -q -m "not ($(REAL_SERVICES))"
 
 test-qemu: $(STAMP)

@@ -34,6 +34,7 @@ class Operation:
     # on after a revert); it may return another Operation to wait for.
     follow_up: Optional[Callable[[], Optional['Operation']]] = field(default=None, repr=False)
     blocked_seconds: Optional[float] = None
+    percent: Optional[int] = None     # where the provider reports it (vSphere task progress)
     next_step: Optional['Operation'] = field(default=None, repr=False)
 
     def finish(self, result: Any = None, error: Optional[SavepointError] = None) -> None:

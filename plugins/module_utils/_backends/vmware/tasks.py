@@ -30,6 +30,8 @@ TASK_PATHS = ['info.state', 'info.error', 'info.result', 'info.progress']
 def apply_task_state(op: Operation, values: Dict[str, Any]) -> None:
     """Finish ``op`` when the task's ``info.state`` says it ended (success or a translated fault)."""
     state = values.get('info.state')
+    if isinstance(values.get('info.progress'), int):
+        op.percent = values['info.progress']   # shown by the live progress of the action plugin
     if state == 'success':
         op.finish(result=values.get('info.result'))
     elif state == 'error':
