@@ -115,7 +115,8 @@ def test_libvirt_job_reverts_the_failed_guest_only(tmp_path, installed):
             tmp_path, inventory(hosts, {'savepoint_provider': 'libvirt'}),
             {'patch_rollout.yml': WRAPPER, 'changes/patch.yml': CHANGE},
             extravars(str(tmp_path / 'pdd' / 'project' / 'changes' / 'patch.yml')),
-            dict(env, ANSIBLE_COLLECTIONS_PATH=str(installed)))
+            # SSH connect timeout for emulated guests on a busy host (a job template's env setting)
+            dict(env, ANSIBLE_COLLECTIONS_PATH=str(installed), ANSIBLE_TIMEOUT='60', ANSIBLE_SSH_RETRIES='3'))
         (pdd / 'env' / 'ssh_key').write_text(key)
 
         run = run_job(pdd)
