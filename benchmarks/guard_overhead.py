@@ -24,7 +24,6 @@ from typing import Dict, List
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tests'))
 
-from conftest import COLLECTIONS_ROOT  # noqa: E402,F401  (importing it links ansible_collections.savepoint.virt)
 from scripts.ansible_run import run_playbook  # noqa: E402
 from services.linux_guest import start_guests  # noqa: E402
 
@@ -46,7 +45,8 @@ def inventory(path: Path, guests) -> Path:
 def timed(playbook: Path, inv: Path, limit: str) -> float:
     extra = {'guard_change_tasks': str(CHANGE),
              # from the controller, so the guests need no Python (raw change, no module inside)
-             'guard_health_checks': [{'port': '{{ ansible_port }}', 'delegate_to': 'localhost'}]}
+             'guard_health_checks': [{'port': '{{ ansible_port }}', 'delegate_to': 'localhost'}],
+             'guard_wait_for_connection': False}
     start = time.monotonic()
     run = run_playbook(playbook, extra, env={'ANSIBLE_INVENTORY': str(inv), 'ANSIBLE_LIMIT': limit})
     seconds = time.monotonic() - start
@@ -56,7 +56,7 @@ def timed(playbook: Path, inv: Path, limit: str) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--runs', type=int, default=3)
     args = parser.parse_args()
     with start_guests(3, prefix='sp-bench-guard') as guests:
