@@ -29,7 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tests'))
 
-import conftest  # noqa: E402,F401  pylint: disable=unused-import  (links ansible_collections.savepoint.virt)
+# importing conftest links ansible_collections.savepoint.virt to this checkout
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 from scripts.ansible_run import collection_env  # noqa: E402
 from services.linux_guest import LinuxGuest  # noqa: E402
 
