@@ -29,7 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tests'))
 
-from conftest import COLLECTIONS_ROOT  # noqa: E402,F401  (links ansible_collections.savepoint.virt)
+# importing conftest links ansible_collections.savepoint.virt to this checkout
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 from scripts.ansible_run import collection_env  # noqa: E402
 from services.linux_guest import LinuxGuest  # noqa: E402
 
@@ -72,7 +73,7 @@ def engine_revert(guest: LinuxGuest) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--runs', type=int, default=3)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix='sp-bench-molecule-'))

@@ -30,8 +30,8 @@ def req_lines(path: Path) -> list:
 
 
 def bindep_lines() -> list:
-    return [l.split('#')[0].strip() for l in (REPO / 'bindep.txt').read_text().splitlines()
-            if l.split('#')[0].strip()]
+    return [line.split('#')[0].strip() for line in (REPO / 'bindep.txt').read_text().splitlines()
+            if line.split('#')[0].strip()]
 
 
 @pytest.fixture(scope='module')
@@ -52,7 +52,7 @@ def test_requirements_txt_is_exactly_the_three_provider_files():
     union = []
     for provider in PROVIDERS:
         lines = req_lines(REPO / ('requirements-%s.txt' % provider))
-        assert lines and all(l.startswith(PROVIDERS[provider]) for l in lines), (provider, lines)
+        assert lines and all(line.startswith(PROVIDERS[provider]) for line in lines), (provider, lines)
         union += lines
     assert req_lines(REPO / 'requirements.txt') == union
 

@@ -15,7 +15,7 @@ import libvirt
 import pytest
 
 from scripts.ansible_run import REPO, collection_env
-from services.linux_guest import LinuxGuest
+from services.linux_guest import BOOT_TIMEOUT, LinuxGuest
 
 pytestmark = pytest.mark.qemu
 
@@ -54,7 +54,8 @@ def snapshot_names(guest: LinuxGuest) -> list:
 
 @pytest.fixture
 def guest():
-    made = LinuxGuest(prefix='sp-mol', with_python=True).start()
+    # boot deadline: an emulated guest on a busy 2-core machine (LINUX_GUEST_BOOT_TIMEOUT raises it further)
+    made = LinuxGuest(prefix='sp-mol', with_python=True).start(timeout=max(BOOT_TIMEOUT, 600.0))
     yield made
     made.destroy()
 

@@ -38,8 +38,8 @@ def test_uri_only(libvirt_type, tmp_path):
 
 
 def test_key_and_known_hosts_become_files_named_in_the_uri(libvirt_type, tmp_path):
-    env = awx_job.inject_custom(libvirt_type, {'uri': 'qemu+libssh://root@kvm01.example.com/system',
-                                                  'ssh_key_data': KEY, 'known_hosts': HOSTS}, tmp_path)[0]
+    inputs = {'uri': 'qemu+libssh://root@kvm01.example.com/system', 'ssh_key_data': KEY, 'known_hosts': HOSTS}
+    env = awx_job.inject_custom(libvirt_type, inputs, tmp_path)[0]
     uri = urlsplit(env['LIBVIRT_DEFAULT_URI'])
     assert (uri.scheme, uri.netloc, uri.path) == ('qemu+libssh', 'root@kvm01.example.com', '/system')
     query = parse_qs(uri.query)
@@ -53,8 +53,8 @@ def test_key_and_known_hosts_become_files_named_in_the_uri(libvirt_type, tmp_pat
 
 
 def test_existing_query_is_kept(libvirt_type, tmp_path):
-    env = awx_job.inject_custom(libvirt_type, {'uri': 'qemu+libssh://root@h/system?known_hosts_verify=normal',
-                                                  'ssh_key_data': KEY}, tmp_path)[0]
+    inputs = {'uri': 'qemu+libssh://root@h/system?known_hosts_verify=normal', 'ssh_key_data': KEY}
+    env = awx_job.inject_custom(libvirt_type, inputs, tmp_path)[0]
     query = parse_qs(urlsplit(env['LIBVIRT_DEFAULT_URI']).query)
     assert set(query) == {'known_hosts_verify', 'keyfile'}
 

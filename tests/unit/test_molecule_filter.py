@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.savepoint.virt.plugins.filter.molecule import (molecule_control_paths,
-                                                                         molecule_instance_config)
+from ansible_collections.savepoint.virt.plugins.filter.molecule import molecule_control_paths
+from ansible_collections.savepoint.virt.plugins.filter.molecule import molecule_instance_config
 
 
 def platform(name='instance', **savepoint):
