@@ -8,13 +8,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-REAL_SERVICES := qemu or vmware or openstack
+REAL_SERVICES := qemu or vmware or openstack or ee
 # The tiny real Linux guest (kernel, initramfs, keys) is built here by the demo and by the tests.
 export LINUX_GUEST_CACHE ?= $(CURDIR)/.cache/linux-guest
 
-.PHONY: demo test test-fast test-qemu test-vmware test-openstack lint sanity matrix docs bench clean
+.PHONY: demo test test-fast test-qemu test-vmware test-openstack test-ee ee-context lint sanity matrix docs bench clean
 
-$(STAMP): requirements.txt tests/requirements.txt
+$(STAMP): requirements.txt requirements-libvirt.txt requirements-vmware.txt requirements-openstack.txt tests/requirements.txt
 	bash tests/services/libvirt/up.sh install
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -37,6 +37,13 @@ test-vmware: $(STAMP)
 
 test-openstack: $(STAMP)
 	$(PY) -m pytest -q -m openstack
+
+# ansible-builder contexts of docs/awx/ee/*.yml in build/ee/<name>/ (create + introspect, offline)
+ee-context: $(STAMP)
+	$(PY) tests/ee/ee_context.py build/ee
+
+test-ee: $(STAMP)
+	$(PY) -m pytest -q tests/ee
 
 lint: $(STAMP)
 	bash tests/scripts/lint.sh

@@ -23,7 +23,8 @@ options:
   guests:
     description:
       - Several guests in one task. Each entry is a guest name, or a dict with one of
-        C(name), C(uuid), C(moid) (VMware) or C(id) (OpenStack server id), and C(folder) (VMware).
+        C(name), C(uuid) (libvirt, VMware), C(moid) (VMware) or C(id)/C(server_id) (OpenStack server id),
+        and C(folder) (VMware). A key the provider does not use is an error naming it.
       - When snapshots are taken, the guests form a snapshot set (all or nothing, see C(all_or_nothing)).
       - Operations on different guests run side by side where the provider allows it.
     type: list

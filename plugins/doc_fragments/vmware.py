@@ -17,11 +17,13 @@ options:
       - vSphere user name.
       - If not set, the environment variable E(VMWARE_USER) is used.
     type: str
+    aliases: [user, admin]
   password:
     description:
       - Password of O(username). Never written to any output or error message.
       - If not set, the environment variable E(VMWARE_PASSWORD) is used.
     type: str
+    aliases: [pass, pwd]
   port:
     description:
       - HTTPS port of the vSphere API.
@@ -34,6 +36,19 @@ options:
       - If not set, the environment variable E(VMWARE_VALIDATE_CERTS) is used, then V(true).
       - A certificate that cannot be verified fails the task with C(error=certificate_verify_failed).
     type: bool
+  proxy_host:
+    description:
+      - Host name or address of an HTTP proxy that allows C(CONNECT); the TLS session to vSphere runs
+        through it, still verified as set by O(validate_certs).
+      - If not set, the environment variable E(VMWARE_PROXY_HOST) is used.
+      - Needs O(proxy_port).
+    type: str
+  proxy_port:
+    description:
+      - Port of O(proxy_host).
+      - If not set, the environment variable E(VMWARE_PROXY_PORT) is used.
+      - Needs O(proxy_host).
+    type: int
   datacenter:
     description:
       - Look guests up in this datacenter only (UUID and name lookups), and read O(folder) relative to it.

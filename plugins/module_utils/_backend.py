@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Dict, List, Mapping, Optional
 
-from ._errors import AmbiguousGuestError, GuestNotFoundError, ProviderError, SavepointError
+from ._errors import AmbiguousGuestError, GuestNotFoundError, ProviderError, SavepointError, UnsupportedError
 from ._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec
 from ._waiting import Operation, ProgressCallback, WaitPolicy, pending, wait_until
 
@@ -28,6 +28,11 @@ class SnapshotBackend:
     connection_options: ClassVar[Dict[str, Dict[str, Any]]] = {}
     #: which GuestRef fields this provider understands
     guest_fields: ClassVar[tuple] = ('name', 'uuid')
+    #: provider-only guest options (module options such as ``moid``, ``server_id``, ``folder``)
+    guest_options: ClassVar[tuple] = ()
+    #: provider-only create options as argument-spec entries (``include_volumes``); they land in
+    #: ``SnapshotSpec.options`` and apply to ``state=present`` only
+    spec_options: ClassVar[Dict[str, Dict[str, Any]]] = {}
 
     def __init__(self, connection: Mapping[str, Any]) -> None:
         self.connection = dict(connection)
@@ -58,7 +63,8 @@ class SnapshotBackend:
         raise NotImplementedError
 
     def refresh_guest(self, guest: Guest) -> Guest:
-        """The same guest with its current power state."""
+        """The same guest with its current power state, read from the provider (the engine reports
+        the guest as it is after a revert). The default returns it unchanged: override it."""
         return guest
 
     # -- snapshots ---------------------------------------------------------
@@ -97,6 +103,17 @@ class SnapshotBackend:
 
     def start_delete(self, guest: Guest, snapshot: SnapshotRecord, remove_children: bool) -> Operation:
         raise NotImplementedError
+
+    def start_rename(self, guest: Guest, snapshot: SnapshotRecord, new_name: Optional[str],
+                     new_description: Optional[str]) -> Operation:
+        """Give ``snapshot`` a new name (None: keep it) and/or description (None: keep it), keeping its
+        ownership marker. Only called when ``capabilities(guest).rename`` is true."""
+        raise UnsupportedError('%s cannot rename snapshots' % self.provider)
+
+    def start_consolidate(self, guest: Guest, force: bool) -> Optional[Operation]:
+        """After removals: consolidate the guest's disks when it needs it (``force``: whatever it says);
+        None when there is nothing to do. Only called when ``capabilities(guest).consolidate`` is true."""
+        raise UnsupportedError('%s has no disk consolidation' % self.provider)
 
     # -- waiting -----------------------------------------------------------
     def poll(self, operation: Operation) -> None:

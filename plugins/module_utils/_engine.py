@@ -23,17 +23,31 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ._backend import SnapshotBackend
 from ._errors import (
-    AmbiguousSnapshotError, InvalidRequestError, PartialFailureError, ProviderError, QuiesceUnavailableError,
+    AmbiguousSnapshotError, InvalidRequestError, ProviderError, QuiesceUnavailableError,
     SavepointError, SnapshotConflictError, SnapshotNotFoundError, UnsupportedError, WaitTimeoutError,
 )
 from ._model import (
-    POWER_AFTER_REVERT, Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, descendants, render_tree,
-    utcnow,
+    POWER_AFTER_REVERT, Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, descendants,
+    normalise_description, render_tree, utcnow,
 )
+from . import _consolidate, _rename
+from ._options import STATES
+from ._results import ResultBuilder
 from ._retention import RetentionRule, select_for_removal
 from ._waiting import Operation, WaitPolicy
 
-STATES = ('present', 'absent', 'reverted', 'pruned')
+__all__ = ['STATES', 'Request', 'SnapshotEngine']
+
+
+def unexpected_error(exc: BaseException, doing: str) -> ProviderError:
+    """An exception that is not one of the engine's errors, as one (its text kept, no traceback)."""
+    return ProviderError('unexpected error while %s: %s: %s' % (doing, type(exc).__name__, str(exc)[:300]),
+                         provider_message=str(exc)[:300], details={'exception': type(exc).__name__})
+
+
+def marker_warnings(guest: Guest, snapshots: List[SnapshotRecord]) -> List[str]:
+    return ["guest '%s': snapshot '%s' has an %s; it is treated as not owned (never pruned)"
+            % (guest.name, s.name, s.marker_problem) for s in snapshots if s.marker_problem]
 
 
 @dataclass
@@ -49,6 +63,15 @@ class Request:
     wait: bool = True
     retention: Optional[RetentionRule] = None
     owner: Optional[str] = None
+    timeout: float = 600.0
+    snapshot_id: Optional[str] = None         # select by the provider's snapshot id instead of (or with) the name
+    new_name: Optional[str] = None            # state=present: rename the selected snapshot ...
+    new_description: Optional[str] = None     # ... and/or give it this description
+    consolidate: str = 'auto'                 # disks after removals: auto | true | false (_consolidate)
+
+    @property
+    def renames(self) -> bool:
+        return self.state == 'present' and (bool(self.new_name) or self.new_description is not None)
 
     def validate(self) -> None:
         if self.state not in STATES:
@@ -59,9 +82,16 @@ class Request:
             ref.validate()
         if self.remove_all and (self.state != 'absent' or self.snapshot_name):
             raise InvalidRequestError('remove_all goes with state=absent and no snapshot_name')
-        if self.state in ('present', 'absent', 'reverted') and not self.snapshot_name and not self.remove_all:
-            raise InvalidRequestError('state=%s needs snapshot_name' % self.state)
-        if self.state == 'present':
+        if self.state in ('present', 'absent', 'reverted') and not (
+                self.snapshot_name or self.snapshot_id or self.remove_all):
+            raise InvalidRequestError('state=%s needs snapshot_name%s' % (
+                self.state, '' if self.state == 'present' and not self.renames else ' or snapshot_id'))
+        if self.snapshot_id and self.remove_all:
+            raise InvalidRequestError('remove_all removes every snapshot: it takes no snapshot_id')
+        if self.state == 'present' and self.snapshot_id and not self.renames:
+            raise InvalidRequestError('snapshot_id with state=present only selects the snapshot to rename: '
+                                      'set new_snapshot_name or new_description, or use snapshot_name to create')
+        if self.state == 'present' and not self.renames:
             if self.spec is None:
                 raise InvalidRequestError('state=present needs a snapshot specification')
             self.spec.validate()
@@ -84,7 +114,7 @@ class GuestPlan:
     guest: Guest
     snapshots: List[SnapshotRecord]
     capabilities: Capabilities
-    action: str = 'none'                     # create | delete | revert | none
+    action: str = 'none'                     # create | delete | revert | rename | none
     targets: List[SnapshotRecord] = field(default_factory=list)
     spec: Optional[SnapshotSpec] = None
     existing: Optional[SnapshotRecord] = None
@@ -116,15 +146,16 @@ def conflicts(existing: SnapshotRecord, spec: SnapshotSpec) -> List[str]:
         found.append('memory is %s, asked %s' % (existing.memory, spec.memory))
     if existing.kind != spec.kind:
         found.append("kind is '%s', asked '%s'" % (existing.kind, spec.kind))
-    if spec.description and existing.description != spec.description:
-        found.append("description is '%s', asked '%s'" % (existing.description, spec.description))
+    asked = normalise_description(spec.description)
+    if asked and normalise_description(existing.description) != asked:
+        found.append('description is %r, asked %r' % (existing.description, asked))
     if spec.quiesce == 'required' and existing.quiesced is False:
         found.append('it was taken without quiescing, asked quiesce: required')
     return found
 
 
-class SnapshotEngine:
-    """Runs a Request against one backend and returns the one result schema."""
+class SnapshotEngine(ResultBuilder):
+    """Runs a Request against one backend and returns the one result schema (built by ResultBuilder)."""
 
     def __init__(self, backend: SnapshotBackend, check_mode: bool = False, diff: bool = False,
                  wait_policy: Optional[WaitPolicy] = None, progress: Optional[Callable[[str], None]] = None,
@@ -143,6 +174,7 @@ class SnapshotEngine:
         decide = getattr(self, '_decide_%s' % request.state)
         for plan in plans:
             decide(request, plan)
+        _consolidate.check(request, plans, self.backend.provider)
         if not self.check_mode:
             self._act(request, plans)
         return self._result(request, plans)
@@ -150,13 +182,15 @@ class SnapshotEngine:
     def info(self, refs: Optional[List[GuestRef]] = None) -> Dict[str, Any]:
         guests = self.backend.find_guests(refs) if refs else self.backend.list_guests()
         reports = []
+        warnings: List[str] = []
         for guest in guests:
             snapshots = self.backend.list_snapshots(guest)
+            warnings.extend(marker_warnings(guest, snapshots))
             reports.append({'guest': guest.to_dict(), 'snapshots': [s.to_dict() for s in snapshots],
                             'current': next((s.name for s in snapshots if s.current), None),
                             'tree': render_tree(snapshots)})
         count = sum(len(r['snapshots']) for r in reports)
-        return {'changed': False, 'provider': self.backend.provider, 'guests': reports,
+        return {'changed': False, 'provider': self.backend.provider, 'guests': reports, 'warnings': warnings,
                 'snapshots': reports[0]['snapshots'] if refs and len(reports) == 1 else None,
                 'msg': '%d snapshot%s on %d guest%s' % (count, '' if count == 1 else 's',
                                                         len(reports), '' if len(reports) == 1 else 's')}
@@ -169,11 +203,17 @@ class SnapshotEngine:
             if guest.id in seen:
                 raise InvalidRequestError("guest '%s' (id %s) is named twice in one request" % (guest.name, guest.id))
             seen[guest.id] = guest
-        return [GuestPlan(guest=g, snapshots=self.backend.list_snapshots(g),
-                          capabilities=self.backend.capabilities(g)) for g in guests]
+        plans = [GuestPlan(guest=g, snapshots=self.backend.list_snapshots(g),
+                           capabilities=self.backend.capabilities(g)) for g in guests]
+        for plan in plans:
+            plan.warnings.extend(marker_warnings(plan.guest, plan.snapshots))
+        return plans
 
     # -- phase 2: decide (no writes) -------------------------------------------
     def _decide_present(self, request: Request, plan: GuestPlan) -> None:
+        if request.renames:
+            _rename.decide(request, plan, find_by_name, self.backend.provider)
+            return
         spec = dataclasses.replace(request.spec or SnapshotSpec(name=''), name=request.snapshot_name or '')
         existing = find_by_name(plan.snapshots, spec.name, plan.guest)
         if existing is not None:
@@ -186,6 +226,7 @@ class SnapshotEngine:
                     details={'existing': existing.to_dict()})
             plan.existing = existing
             plan.outcome = 'exists'
+            plan.warnings.extend(self._existing_warnings(request, plan.guest, existing))
             return
         caps = plan.capabilities
         provider = self.backend.provider
@@ -207,11 +248,33 @@ class SnapshotEngine:
         plan.spec = self.backend.prepare_spec(plan.guest, spec, plan.warnings)
         plan.action = 'create'
 
+    def _existing_warnings(self, request: Request, guest: Guest, existing: SnapshotRecord) -> List[str]:
+        """An existing snapshot counts as the one asked for, but say when it is not what a user assumes."""
+        found: List[str] = []
+        marker = request.spec.marker if request.spec is not None else None
+        if marker is None:   # nothing asked about ownership: nothing to compare
+            return found
+        owner = marker.owner
+        if not existing.owned:
+            found.append("guest '%s': snapshot '%s' already exists but was not created by savepoint.virt (no "
+                         "ownership marker): reported as exists; state=pruned will never remove it"
+                         % (guest.name, existing.name))
+        elif existing.owner != owner:
+            found.append("guest '%s': snapshot '%s' already exists but belongs to owner '%s', not '%s': reported "
+                         "as exists; its expiry and owner were not changed"
+                         % (guest.name, existing.name, existing.owner, owner))
+        expires = existing.expires_datetime()
+        if expires is not None and expires <= self.now():
+            found.append("guest '%s': snapshot '%s' already exists but expired at %s: reported as exists; "
+                         "state=pruned with expired: true will remove it" % (guest.name, existing.name,
+                                                                             existing.expires_at))
+        return found
+
     def _decide_absent(self, request: Request, plan: GuestPlan) -> None:
         if request.remove_all:
             self._decide_remove_all(plan)
             return
-        snap = find_by_name(plan.snapshots, request.snapshot_name or '', plan.guest)
+        snap = _rename.select(plan.snapshots, request, plan.guest, find_by_name)
         if snap is None:
             plan.outcome = 'absent'
             return
@@ -242,11 +305,11 @@ class SnapshotEngine:
                                                        ', '.join(s.name for s in plan.snapshots)))
 
     def _decide_reverted(self, request: Request, plan: GuestPlan) -> None:
-        snap = find_by_name(plan.snapshots, request.snapshot_name or '', plan.guest)
+        snap = _rename.select(plan.snapshots, request, plan.guest, find_by_name)
         if snap is None:
             names = ', '.join(s.name for s in plan.snapshots) or 'none'
-            raise SnapshotNotFoundError("guest '%s' has no snapshot '%s' to revert to (it has: %s)"
-                                        % (plan.guest.name, request.snapshot_name, names))
+            raise SnapshotNotFoundError("guest '%s' has no %s to revert to (it has: %s)"
+                                        % (plan.guest.name, _rename.what_is_asked(request), names))
         caps = plan.capabilities
         if not caps.revert:
             raise UnsupportedError(caps.why_not('revert', '%s cannot revert guest %s'
@@ -295,8 +358,11 @@ class SnapshotEngine:
             for plan in active:
                 if plan.operations and plan.error is None:
                     plan.error = plan.operations[-1].final_error
-        if request.wait:
-            self._read_back(request, active)
+        _consolidate.run(self, request, active)
+        # Read back what finished: everything when waited for, and what the provider finished
+        # before returning (libvirt is synchronous) when not.
+        self._read_back(request, [p for p in active
+                                  if request.wait or (p.operations and all(op.complete for op in p.operations))])
         failed = [p for p in active if p.error is not None]
         if failed and request.state == 'present' and request.all_or_nothing and len(plans) > 1:
             self._roll_back(request, [p for p in active if p.action == 'create'])
@@ -304,9 +370,12 @@ class SnapshotEngine:
         if failed:
             raise self._partial_failure(request, plans, failed, rolled_back=False)
         for plan in active:
-            plan.outcome = {'create': 'created', 'delete': 'deleted', 'revert': 'reverted'}[plan.action]
+            plan.outcome = {'create': 'created', 'delete': 'deleted', 'revert': 'reverted',
+                            'rename': 'renamed'}[plan.action]
             if not request.wait:
-                plan.outcome = 'started'
+                if not (plan.operations and all(op.complete for op in plan.operations)):
+                    plan.outcome = 'started'
+                # else: the provider finished before returning (libvirt is synchronous), and says so
 
     def _read_back(self, request: Request, active: List[GuestPlan]) -> None:
         """Read the trees back where needed; a create the provider does not show is a failure."""
@@ -316,8 +385,14 @@ class SnapshotEngine:
             made = plan.operations[-1].result if plan.operations else None
             made = made if isinstance(made, SnapshotRecord) else None
             try:
-                if self.diff or (plan.action == 'create' and made is None):
+                if plan.action in ('revert', 'delete'):
+                    # The result reports the guest as it is after the act, read from the provider (the
+                    # power state after a revert; whether its disks need consolidating after removals).
+                    plan.guest = self.backend.refresh_guest(plan.guest)
+                if self.diff or (plan.action == 'create' and made is None) or plan.action == 'rename':
                     plan.after = self.backend.list_snapshots(plan.guest)
+                if plan.action == 'rename':
+                    plan.created = _rename.read_back(request, plan, plan.after or [], self.backend.provider)
                 if plan.action == 'create':
                     plan.created = made or find_by_name(plan.after or [], request.snapshot_name or '', plan.guest)
                     if plan.created is None:
@@ -325,6 +400,8 @@ class SnapshotEngine:
                                             "there" % (self.backend.provider, request.snapshot_name, plan.guest.name))
             except SavepointError as exc:
                 plan.error = exc
+            except Exception as exc:  # pylint: disable=broad-except  # reported per guest, set rolled back
+                plan.error = unexpected_error(exc, "reading back guest '%s'" % plan.guest.name)
 
     def _start(self, request: Request, plan: GuestPlan, index: int) -> Optional[Operation]:
         try:
@@ -334,11 +411,18 @@ class SnapshotEngine:
                 return self.backend.start_create(plan.guest, plan.spec)
             if plan.action == 'revert':
                 return self.backend.start_revert(plan.guest, plan.targets[0], request.power_state)
+            if plan.action == 'rename':
+                return self.backend.start_rename(plan.guest, plan.targets[0], request.new_name,
+                                                 request.new_description)
             remove_children = (request.remove_children or request.remove_all) and request.state == 'absent'
             return self.backend.start_delete(plan.guest, plan.targets[index], remove_children)
         except SavepointError as exc:
             plan.error = exc
-            return None
+        except Exception as exc:  # pylint: disable=broad-except  # reported per guest, set rolled back
+            plan.error = unexpected_error(exc, "starting %s of snapshot '%s' on guest '%s'"
+                                          % (plan.action, request.snapshot_name or plan.targets[index].name
+                                             if plan.targets else request.snapshot_name, plan.guest.name))
+        return None
 
     def _wait(self, operations: List[Operation]) -> None:
         if not operations:
@@ -354,6 +438,16 @@ class SnapshotEngine:
                             'running on the provider: check before retrying'
                             % (step.action, step.snapshot_name, step.guest.name, self.policy.timeout),
                             provider_message=exc.msg)
+        except Exception as exc:  # pylint: disable=broad-except  # every unfinished step fails, none is lost
+            error = exc if isinstance(exc, SavepointError) else unexpected_error(exc, 'waiting for the provider')
+            for op in operations:
+                for step in op.chain():
+                    if not step.done or step.follow_up is not None:
+                        step.error = type(error)(
+                            "%s of snapshot '%s' on guest '%s' may not have finished: %s"
+                            % (step.action, step.snapshot_name, step.guest.name, error.msg),
+                            provider_message=error.provider_message)
+                        step.done = True
 
     def _roll_back(self, request: Request, creates: List[GuestPlan]) -> None:
         """Remove what a failed set created, so no guest keeps half a set.
@@ -374,185 +468,14 @@ class SnapshotEngine:
             except SavepointError as exc:
                 plan.rollback = 'FAILED: %s' % exc.msg
                 continue
+            except Exception as exc:  # pylint: disable=broad-except  # the other guests are still rolled back
+                plan.rollback = 'FAILED: %s' % unexpected_error(exc, 'rolling back').msg
+                continue
             ops.append((plan, op))
-        try:
-            self._wait([started for _plan, started in ops])
-        except SavepointError as exc:  # the provider went away while waiting
-            for plan, op in ops:
-                if not op.complete:
-                    op.error = exc
+        self._wait([started for _plan, started in ops])
         for plan, op in ops:
             if op.final_error is not None:
                 plan.rollback = 'FAILED: %s' % op.final_error.msg
             else:
                 plan.rollback = 'removed'
                 plan.rolled_back = True
-
-    def _partial_failure(self, request: Request, plans: List[GuestPlan], failed: List[GuestPlan],
-                         rolled_back: bool) -> SavepointError:
-        results = [self._guest_result(request, p) for p in plans]
-        error = failed[0].error
-        if len(plans) == 1 and error is not None:
-            error.details.setdefault('results', results)
-            return error
-        what = ', '.join("'%s': %s" % (p.guest.name, p.error.msg if p.error else '') for p in failed)
-        msg = '%d of %d guests failed (%s)' % (len(failed), len(plans), what)
-        if rolled_back:
-            removed = [p.guest.name for p in plans if p.rollback == 'removed']
-            stuck = [p for p in plans if p.rollback.startswith('FAILED')]
-            msg += '; snapshot set rolled back: %s removed from %s' % (
-                request.snapshot_name, ', '.join(removed) if removed else 'no guest')
-            if stuck:
-                msg += '; ROLLBACK INCOMPLETE, check by hand: %s' % '; '.join(
-                    '%s (%s)' % (p.guest.name, p.rollback[len('FAILED: '):]) for p in stuck)
-        return PartialFailureError(msg, details={'results': results})
-
-    # -- results -------------------------------------------------------------------
-    def _guest_result(self, request: Request, plan: GuestPlan) -> Dict[str, Any]:
-        snapshot: Optional[SnapshotRecord] = None
-        if request.state == 'present':
-            snapshot = plan.created or plan.existing
-        elif plan.targets:
-            snapshot = plan.targets[0]
-        outcome = plan.outcome or ('would %s' % plan.action if self.check_mode and plan.action != 'none' else '')
-        if plan.error is not None:
-            outcome = 'failed'
-        result: Dict[str, Any] = {
-            'guest': plan.guest.to_dict(),
-            'action': outcome,
-            'changed': plan.action != 'none' and plan.error is None and not plan.rolled_back,
-            'snapshot': snapshot.to_dict() if snapshot else None,
-            'msg': self._describe(request, plan, outcome, snapshot),
-            'warnings': list(plan.warnings),
-            'cost': self._cost(plan, snapshot),
-            'operations': [{'action': op.action, 'id': op.id, 'done': op.complete,
-                            'seconds': self._op_seconds(op)} for op in plan.operations],
-        }
-        if request.remove_all and plan.action == 'delete':
-            result['removed'] = [s.to_dict() for s in plan.snapshots]
-        elif plan.action == 'delete' and len(plan.targets) > 1 or request.state == 'pruned':
-            result['removed'] = [s.to_dict() for s in plan.targets]
-        if plan.error is not None:
-            result['error'] = plan.error.to_result()
-        if plan.rollback:
-            result['rollback'] = plan.rollback
-            result['rolled_back'] = plan.rolled_back
-        return result
-
-    @staticmethod
-    def _op_seconds(op: Operation) -> Optional[float]:
-        last = op.chain()[-1]
-        if last.finished is None:
-            return None
-        return round(last.finished - op.started, 3)
-
-    def _cost(self, plan: GuestPlan, snapshot: Optional[SnapshotRecord]) -> Dict[str, Any]:
-        blocked = None
-        if plan.action == 'create' and plan.operations:
-            blocked = plan.operations[0].blocked_seconds
-        return {'guest_blocked_seconds': blocked,
-                'size_bytes': snapshot.size_bytes if snapshot is not None else None}
-
-    def _describe(self, request: Request, plan: GuestPlan, outcome: str,
-                  snapshot: Optional[SnapshotRecord]) -> str:
-        name = request.snapshot_name
-        guest = plan.guest.name
-        if plan.error is not None:
-            return "guest '%s': %s" % (guest, plan.error.msg)
-        text = {
-            'exists': "snapshot '%s' of guest '%s' already exists" % (name, guest),
-            'absent': ("guest '%s' has no snapshots" % guest if request.remove_all
-                       else "guest '%s' has no snapshot '%s'" % (guest, name)),
-            'kept': "guest '%s': no owned snapshot matches the retention rule" % guest,
-            'created': "created snapshot '%s' of guest '%s'" % (name, guest),
-            'deleted': "deleted %s of guest '%s'" % (', '.join("'%s'" % s.name for s in plan.targets), guest),
-            'reverted': "reverted guest '%s' to snapshot '%s'" % (guest, name),
-            'started': "started %s of snapshot '%s' on guest '%s' (not waited for)" % (plan.action, name, guest),
-        }.get(outcome)
-        if text is None and outcome.startswith('would '):
-            verb = {'create': 'create snapshot', 'delete': 'delete snapshot', 'revert': 'revert to snapshot'}
-            targets = ', '.join("'%s'" % s.name for s in plan.targets) or "'%s'" % name
-            text = "would %s %s of guest '%s' (check mode: nothing changed)" % (
-                verb[plan.action].rsplit(' ', 1)[0], targets, guest)
-        text = text or "guest '%s': nothing to do" % guest
-        if outcome == 'created' and plan.operations and plan.operations[0].blocked_seconds is not None:
-            text += ' (guest blocked %.3fs)' % plan.operations[0].blocked_seconds
-        if outcome == 'reverted' and request.power_state != 'restore':
-            text += ', power state %s' % request.power_state
-        if plan.reasons:
-            text += ' (%s)' % '; '.join(plan.reasons)
-        return text
-
-    def _predict(self, request: Request, plan: GuestPlan) -> List[SnapshotRecord]:
-        """The tree after the plan, for --diff in check mode."""
-        snaps = [dataclasses.replace(s, children=list(s.children)) for s in plan.snapshots]
-        if plan.action == 'create' and plan.spec is not None:
-            current = next((s for s in snaps if s.current), None)
-            for snap in snaps:
-                snap.current = False
-            snaps.append(SnapshotRecord(name=plan.spec.name, id='(new)', current=True,
-                                        parent=current.name if current else None,
-                                        parent_id=current.id if current else None,
-                                        memory=bool(plan.spec.memory), kind=plan.spec.kind,
-                                        expires_at=(plan.spec.marker.to_dict()['expires_at']
-                                                    if plan.spec.marker else None)))
-        elif plan.action == 'revert':
-            for snap in snaps:
-                snap.current = snap.id == plan.targets[0].id
-        elif plan.action == 'delete':
-            gone = set()
-            for target in plan.targets:
-                gone.add(target.id)
-                if (request.remove_children or request.remove_all) and request.state == 'absent':
-                    gone.update(d.id for d in descendants(snaps, target))
-            for snap in snaps:
-                if snap.parent_id in gone and snap.id not in gone:
-                    parent = next((s for s in snaps if s.id == snap.parent_id), None)
-                    while parent is not None and parent.id in gone:
-                        parent = next((s for s in snaps if s.id == parent.parent_id), None)
-                    snap.parent_id = parent.id if parent else None
-                    snap.parent = parent.name if parent else None
-            snaps = [s for s in snaps if s.id not in gone]
-        return snaps
-
-    def _diff(self, request: Request, plans: List[GuestPlan]) -> Dict[str, str]:
-        before, after = [], []
-        for plan in plans:
-            header = '# guest %s\n' % plan.guest.name if len(plans) > 1 else ''
-            if plan.after is not None:
-                then = plan.after
-            elif plan.action == 'none':
-                then = plan.snapshots
-            else:
-                then = self._predict(request, plan)
-            before.append(header + render_tree(plan.snapshots))
-            after.append(header + render_tree(then))
-        return {'before': ''.join(before), 'after': ''.join(after),
-                'before_header': 'snapshots before', 'after_header': 'snapshots after'}
-
-    def _result(self, request: Request, plans: List[GuestPlan]) -> Dict[str, Any]:
-        results = [self._guest_result(request, p) for p in plans]
-        changed = any(r['changed'] for r in results)
-        single = results[0] if len(results) == 1 else None
-        if single is not None:
-            msg = single['msg']
-        else:
-            counts: Dict[str, int] = {}
-            for r in results:
-                counts[r['action'] or 'nothing to do'] = counts.get(r['action'] or 'nothing to do', 0) + 1
-            msg = '%s: %s' % (request.snapshot_name or 'retention',
-                              ', '.join('%s on %d guest%s' % (k, v, '' if v == 1 else 's')
-                                        for k, v in sorted(counts.items())))
-        result: Dict[str, Any] = {
-            'changed': changed,
-            'provider': self.backend.provider,
-            'msg': msg,
-            'action': single['action'] if single else None,
-            'guest': single['guest'] if single else None,
-            'snapshot': single['snapshot'] if single else None,
-            'results': results,
-            'warnings': [w for r in results for w in r['warnings']],
-        }
-        if self.diff:
-            result['diff'] = self._diff(request, plans)
-        return result

@@ -16,11 +16,15 @@ from ._errors import InvalidRequestError
 QUIESCE_POLICIES = ('required', 'preferred', 'never')
 SNAPSHOT_KINDS = ('internal', 'external')
 POWER_AFTER_REVERT = ('restore', 'on', 'off')
-# Guest power states as the engine reports them, whatever the provider calls them.
-POWER_STATES = ('running', 'paused', 'off', 'suspended', 'unknown')
 
-_DURATION_RE = re.compile(r'(\d+)\s*([wdhms])', re.IGNORECASE)
-_DURATION_UNITS = {'w': 604800, 'd': 86400, 'h': 3600, 'm': 60, 's': 1}
+#: units of a duration, in the only order they may be written (each at most once): 1w2d3h4m5s
+_DURATION_UNITS = (('w', 604800), ('d', 86400), ('h', 3600), ('m', 60), ('s', 1))
+_DURATION_RE = re.compile(r'^%s$' % ''.join(r'(?:(\d+)%s)?' % unit for unit, _size in _DURATION_UNITS), re.IGNORECASE)
+#: the longest duration accepted: 100 years (longer is a typo, and datetime ends at year 9999)
+MAX_DURATION = datetime.timedelta(days=36525)
+#: control characters: never in names (they fake lines of --diff output, NUL breaks every SDK)
+_CONTROL_RE = re.compile('[\x00-\x1f\x7f-\x9f]')
+_CONTROL_IN_TEXT_RE = re.compile('[\x00-\x08\x0b-\x1f\x7f-\x9f]')
 
 
 def utcnow() -> datetime.datetime:
@@ -36,8 +40,9 @@ def to_iso(value: Optional[datetime.datetime]) -> Optional[str]:
     return value.astimezone(datetime.timezone.utc).replace(microsecond=0).isoformat().replace('+00:00', 'Z')
 
 
-def from_iso(text: Optional[str]) -> Optional[datetime.datetime]:
-    if not text:
+def from_iso(text: Any) -> Optional[datetime.datetime]:
+    """An ISO 8601 time, or None for anything else (also non-strings from a hand-edited marker)."""
+    if not text or not isinstance(text, str):
         return None
     value = text.strip()
     if value.endswith('Z'):
@@ -51,25 +56,59 @@ def from_iso(text: Optional[str]) -> Optional[datetime.datetime]:
     return parsed.astimezone(datetime.timezone.utc)
 
 
-def parse_duration(text: Any) -> datetime.timedelta:
-    """``7d``, ``12h``, ``1w2d``, ``90m``, ``3600`` (seconds) -> timedelta."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        seconds = int(text)
-    else:
-        raw = str(text).strip()
-        if raw.isdigit():
-            seconds = int(raw)
-        else:
-            compact = raw.replace(' ', '')
-            parts = _DURATION_RE.findall(compact)
-            if not parts or ''.join(n + u for n, u in parts).lower() != compact.lower():
-                raise InvalidRequestError(
-                    "cannot read the duration %r: use a number of seconds or units such as "
-                    "'30m', '12h', '7d', '2w', '1d12h'" % (text,))
-            seconds = sum(int(n) * _DURATION_UNITS[u.lower()] for n, u in parts)
+def parse_duration(text: Any, option: str = 'duration') -> datetime.timedelta:
+    """``7d``, ``12h``, ``1w2d``, ``90m``, ``3600s`` -> timedelta; errors name ``option``.
+
+    A unit is required: a bare number (seconds? days?) is refused, as a typo
+    such as ``older_than: 7`` would otherwise select every snapshot.
+    """
+    if isinstance(text, bool) or text is None:
+        raise InvalidRequestError('%s must be a duration such as 12h or 7d, not %r' % (option, text))
+    raw = str(text).strip()
+    if len(raw) > 40:  # no duration is that long; do not echo all of it
+        text = raw[:20] + '...'
+        if raw[:-1].isdigit() and raw[-1:].lower() in 'wdhms':
+            raise InvalidRequestError('%s: the duration %r is longer than the maximum of %d days'
+                                      % (option, text, MAX_DURATION.days))
+    if not raw:
+        raise InvalidRequestError('%s must not be empty: give a duration such as 12h or 7d' % option)
+    if raw.isdigit():
+        raise InvalidRequestError("%s: %r has no unit; write it with one, for example '%ss' (seconds) or '%sd' "
+                                  "(days)" % (option, text, raw[:12], raw[:12]))
+    match = _DURATION_RE.match(raw.replace(' ', ''))
+    if match is None or not any(match.groups()):
+        raise InvalidRequestError(
+            "%s: cannot read the duration %r: use units w, d, h, m, s, each at most once and in that order, "
+            "such as '30m', '12h', '7d', '2w', '1d12h'" % (option, text))
+    seconds = 0
+    for number, (_unit, size) in zip(match.groups(), _DURATION_UNITS):
+        if number:
+            if len(number) > 12:   # int('9' * 5000) is slow and any such value is out of range anyway
+                seconds = MAX_DURATION.total_seconds() + 1
+                break
+            seconds += int(number) * size
     if seconds <= 0:
-        raise InvalidRequestError('the duration %r must be longer than zero' % (text,))
+        raise InvalidRequestError('%s: the duration %r must be longer than zero' % (option, text))
+    if seconds > MAX_DURATION.total_seconds():
+        raise InvalidRequestError('%s: the duration %r is longer than the maximum of %d days'
+                                  % (option, text, MAX_DURATION.days))
     return datetime.timedelta(seconds=seconds)
+
+
+def check_text(value: Any, option: str, multiline: bool = False) -> None:
+    """Refuse control characters (a newline only where ``multiline``), naming the option."""
+    if not isinstance(value, str):
+        return
+    found = (_CONTROL_IN_TEXT_RE if multiline else _CONTROL_RE).search(value)
+    if found:
+        raise InvalidRequestError('%s must not contain control characters (found %r at position %d)'
+                                  % (option, found.group(), found.start()))
+
+
+def normalise_description(text: Optional[str]) -> str:
+    """The form a description is stored and compared in: trailing newlines and spaces dropped
+    (YAML ``|`` adds a newline; providers trim it), so a re-run compares equal."""
+    return (text or '').rstrip()
 
 
 @dataclass(frozen=True)
@@ -91,21 +130,42 @@ class GuestRef:
         return "'%s'" % self.name
 
     @classmethod
-    def from_value(cls, value: Any) -> 'GuestRef':
-        """A ``guests:`` list element: a bare name or a dict of name/uuid/id/folder."""
+    def from_value(cls, value: Any, keys: Optional[Dict[str, str]] = None, provider: str = '') -> 'GuestRef':
+        """A ``guests:`` list element: a bare name or a dict. ``keys`` maps the entry keys the
+        provider takes to GuestRef fields (e.g. moid -> id); messages name the key the user wrote."""
+        keys = keys or {'name': 'name', 'uuid': 'uuid', 'id': 'id', 'moid': 'id', 'folder': 'folder'}
         if isinstance(value, str):
-            ref = cls(name=value)
-        elif isinstance(value, dict):
-            unknown = set(value) - {'name', 'uuid', 'id', 'moid', 'folder'}
-            if unknown:
-                raise InvalidRequestError('unknown keys %s in a guests entry; use name, uuid, id/moid or folder'
-                                          % ', '.join(sorted(unknown)))
-            ref = cls(name=value.get('name'), uuid=value.get('uuid'),
-                      id=value.get('id') or value.get('moid'), folder=value.get('folder'))
-        else:
+            value = {'name': value}
+        if not isinstance(value, dict):
             raise InvalidRequestError('a guests entry must be a name or a dict, not %r' % (value,))
-        ref.validate()
-        return ref
+        shown = ', '.join(sorted(keys))
+        unknown = sorted(set(value) - set(keys))
+        if unknown:
+            raise InvalidRequestError('guests entry %r: %s not used%s; use %s'
+                                      % (value, ', '.join("'%s'" % k for k in unknown),
+                                         ' by provider %s' % provider if provider else '', shown))
+        fields: Dict[str, str] = {}
+        used: Dict[str, str] = {}
+        for key, item in value.items():
+            if item is None:
+                continue
+            if not isinstance(item, str) or not item.strip():
+                raise InvalidRequestError('guests entry %r: %s must be a non-empty string' % (value, key))
+            check_text(item, 'guests entry %s' % key)
+            field_name = keys[key]
+            if field_name in fields:
+                raise InvalidRequestError('guests entry %r: %s and %s mean the same; give one'
+                                          % (value, used[field_name], key))
+            fields[field_name] = item
+            used[field_name] = key
+        ids = [used[f] for f in ('name', 'uuid', 'id') if f in fields]
+        if not ids:
+            raise InvalidRequestError('guests entry %r: name the guest with one of %s'
+                                      % (value, ', '.join(k for k in sorted(keys) if keys[k] != 'folder')))
+        if len(ids) > 1:
+            raise InvalidRequestError('guests entry %r: give one of %s, not %s'
+                                      % (value, ', '.join(ids), ' and '.join(ids)))
+        return cls(**fields)
 
     def validate(self) -> None:
         given = [k for k in ('name', 'uuid', 'id') if getattr(self, k)]
@@ -123,9 +183,12 @@ class Guest:
     name: str
     power_state: str = 'unknown'
     handle: Any = field(default=None, repr=False, compare=False)
+    #: what only this provider knows of the guest (VMware: consolidation_needed); empty for most
+    provider_details: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {'name': self.name, 'id': self.id, 'power_state': self.power_state}
+        return {'name': self.name, 'id': self.id, 'power_state': self.power_state,
+                'provider_details': dict(self.provider_details)}
 
 
 @dataclass
@@ -140,11 +203,22 @@ class Marker:
         return {'owner': self.owner, 'created_by': self.created_by, 'expires_at': to_iso(self.expires_at)}
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> Optional['Marker']:
-        if not isinstance(data, dict) or not data.get('owner'):
-            return None
-        return cls(owner=str(data['owner']), created_by=str(data.get('created_by') or ''),
-                   expires_at=from_iso(data.get('expires_at')))
+    def from_dict(cls, data: Any) -> Optional['Marker']:
+        """The marker stored with a snapshot; None when there is none. Raises ValueError naming what
+        is unreadable (a hand edit), so the caller can treat the snapshot as not owned and say why."""
+        if not isinstance(data, dict):
+            raise ValueError('the marker is not a JSON object')
+        owner = data.get('owner')
+        if not isinstance(owner, str) or not owner.strip():
+            raise ValueError('owner is %r, not a non-empty string' % (owner,))
+        created_by = data.get('created_by')
+        if created_by is not None and not isinstance(created_by, str):
+            raise ValueError('created_by is %r, not a string' % (created_by,))
+        expires = data.get('expires_at')
+        expires_at = from_iso(expires)
+        if expires not in (None, '') and expires_at is None:
+            raise ValueError('expires_at is %r, not an ISO 8601 time' % (expires,))
+        return cls(owner=owner, created_by=created_by or '', expires_at=expires_at)
 
 
 @dataclass
@@ -189,6 +263,8 @@ class SnapshotRecord:
     created_by: Optional[str] = None
     expires_at: Optional[str] = None
     provider_details: Dict[str, Any] = field(default_factory=dict)
+    #: why a stored marker could not be read (the snapshot then counts as not owned); not in results
+    marker_problem: Optional[str] = field(default=None, repr=False, compare=False)
 
     def apply_marker(self, marker: Optional[Marker]) -> None:
         if marker is not None:
@@ -208,6 +284,7 @@ class SnapshotRecord:
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
+        data.pop('marker_problem', None)
         data['children'] = list(self.children)
         return data
 
@@ -224,6 +301,8 @@ class Capabilities:
     revert_external: bool = False
     delete_children: bool = True
     concurrent: bool = False
+    rename: bool = False                   # new name and/or description of an existing snapshot
+    consolidate: bool = False              # disk consolidation after removals (VMware)
     reasons: Dict[str, str] = field(default_factory=dict)
 
     def why_not(self, what: str, default: str) -> str:

@@ -31,21 +31,11 @@ class RetentionRule:
             if keep_last < 0:
                 raise InvalidRequestError('keep_last must be 0 or more')
         rule = cls(keep_last=keep_last,
-                   older_than=parse_duration(older_than) if older_than not in (None, '') else None,
+                   older_than=parse_duration(older_than, 'older_than') if older_than is not None else None,
                    expired=bool(expired))
         if rule.keep_last is None and rule.older_than is None and not rule.expired:
             raise InvalidRequestError('state=pruned needs a rule: keep_last, older_than and/or expired: true')
         return rule
-
-    def describe(self) -> str:
-        parts = []
-        if self.expired:
-            parts.append('expired')
-        if self.older_than is not None:
-            parts.append('older than %ds' % self.older_than.total_seconds())
-        if self.keep_last is not None:
-            parts.append('beyond the newest %d' % self.keep_last)
-        return ' or '.join(parts)
 
 
 def tree_depths(snapshots: List[SnapshotRecord]) -> Dict[str, int]:

@@ -67,12 +67,6 @@ class Operation:
                 return op.error
         return None
 
-    @property
-    def seconds(self) -> Optional[float]:
-        if self.finished is None:
-            return None
-        return round(self.finished - self.started, 3)
-
 
 @dataclass
 class WaitPolicy:

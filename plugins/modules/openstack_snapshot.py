@@ -36,8 +36,12 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.snapshot
+  # every provider's connection options: accepted by every module, for module_defaults
   - savepoint.virt.openstack
   - savepoint.virt.openstack.snapshot_options
+  - savepoint.virt.libvirt
+  - savepoint.virt.vmware
+  - savepoint.virt.module_defaults
 notes:
   - Boot-from-volume servers can be snapshotted, listed and their snapshots deleted. A revert is refused
     before anything is changed unless O(boot_from_volume_revert=reimage). Nova 34 fails every rebuild of
@@ -118,8 +122,8 @@ provider:
 action:
   description:
     - What was done when the task names one guest; null for several guests (see RV(results[].action)).
-    - V(created), V(exists), V(deleted), V(absent), V(reverted), V(kept), V(started) (O(wait=false)),
-      or V(would create), V(would delete), V(would revert) in check mode.
+    - V(created), V(exists), V(deleted), V(absent), V(reverted), V(renamed), V(kept), V(started)
+      (O(wait=false)), or V(would create), V(would delete), V(would revert), V(would rename) in check mode.
   returned: success
   type: str
   sample: created
@@ -156,6 +160,12 @@ results:
         power_state:
           description: Power state when the guest was looked at (V(running), V(paused), V(shutoff), ...).
           type: str
+        provider_details:
+          description:
+            - What only this provider reports of the guest; empty for libvirt and OpenStack.
+            - 'VMware: C(consolidation_needed) (vSphere''s C(runtime.consolidationNeeded)): a removal left delta
+              disks that need consolidating (read after the task, so after any removal it made).'
+          type: dict
     action:
       description: What was done on this guest (see RV(action)); V(failed) when it failed.
       type: str
@@ -246,7 +256,7 @@ results:
       elements: dict
       contains:
         action:
-          description: V(create), V(revert) or V(delete).
+          description: V(create), V(revert), V(delete), V(rename) or V(consolidate).
           type: str
         id:
           description: Provider id of the operation (a vSphere task, an OpenStack image or request id) or of its object.

@@ -32,7 +32,12 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
   - savepoint.virt.snapshot
+  # every provider's connection options: accepted by every module, for module_defaults
   - savepoint.virt.vmware
+  - savepoint.virt.libvirt
+  - savepoint.virt.openstack
+  - savepoint.virt.openstack.snapshot_options
+  - savepoint.virt.module_defaults
 notes:
   - VMware snapshots are always O(kind=internal); O(kind=external) is refused.
   - When O(memory) is not set, snapshots are taken without memory (vSphere's default); reverting to
@@ -40,6 +45,9 @@ notes:
   - With O(wait=false) the task ids are returned in C(results[].operations); the steps that need the
     task to finish are then skipped, so O(power_state) is not enforced after a revert and a new snapshot
     is not checked for the memory or quiescing that was asked for. Use it only when that is acceptable.
+  - Renaming (O(new_snapshot_name), O(new_description)) uses vSphere's C(RenameSnapshot), which the vcsim
+    simulator does not implement; it was tested there up to the call (check mode, diff, idempotency,
+    refusals) and the call's arguments by a unit test.
   - See docs/vmware.md in the collection for what was only checked against the vcsim simulator.
 author:
   - savepoint.virt developers (@savepoint-virt)
@@ -79,6 +87,21 @@ EXAMPLES = r'''
     guests: [web01, web02, db01]
     state: pruned
     expired: true
+
+- name: Rename a snapshot and give it a new description (as vmware_guest_snapshot did)
+  savepoint.virt.vmware_snapshot:
+    name: web01
+    snapshot_name: pre-patch
+    new_snapshot_name: pre-patch-2026-12
+    new_description: kept until the audit
+
+- name: Revert by the snapshot's moref id, through a proxy
+  savepoint.virt.vmware_snapshot:
+    proxy_host: proxy.example.com
+    proxy_port: 3128
+    name: web01
+    snapshot_id: snapshot-1042
+    state: reverted
 '''
 
 RETURN = r'''
@@ -97,8 +120,8 @@ provider:
 action:
   description:
     - What was done when the task names one guest; null for several guests (see RV(results[].action)).
-    - V(created), V(exists), V(deleted), V(absent), V(reverted), V(kept), V(started) (O(wait=false)),
-      or V(would create), V(would delete), V(would revert) in check mode.
+    - V(created), V(exists), V(deleted), V(absent), V(reverted), V(renamed), V(kept), V(started)
+      (O(wait=false)), or V(would create), V(would delete), V(would revert), V(would rename) in check mode.
   returned: success
   type: str
   sample: created
@@ -135,6 +158,12 @@ results:
         power_state:
           description: Power state when the guest was looked at (V(running), V(paused), V(shutoff), ...).
           type: str
+        provider_details:
+          description:
+            - What only this provider reports of the guest; empty for libvirt and OpenStack.
+            - 'VMware: C(consolidation_needed) (vSphere''s C(runtime.consolidationNeeded)): a removal left delta
+              disks that need consolidating (read after the task, so after any removal it made).'
+          type: dict
     action:
       description: What was done on this guest (see RV(action)); V(failed) when it failed.
       type: str
@@ -225,7 +254,7 @@ results:
       elements: dict
       contains:
         action:
-          description: V(create), V(revert) or V(delete).
+          description: V(create), V(revert), V(delete), V(rename) or V(consolidate).
           type: str
         id:
           description: Provider id of the operation (a vSphere task, an OpenStack image or request id) or of its object.

@@ -18,7 +18,12 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - savepoint.virt.guest
+  # every provider's connection options: accepted by every module, for module_defaults
   - savepoint.virt.vmware
+  - savepoint.virt.libvirt
+  - savepoint.virt.openstack
+  - savepoint.virt.module_defaults
+  - savepoint.virt.module_defaults.info
 author:
   - savepoint.virt developers (@savepoint-virt)
 '''
@@ -59,6 +64,12 @@ guests:
         power_state:
           description: Power state of the guest now.
           type: str
+        provider_details:
+          description:
+            - What only this provider reports of the guest; empty for libvirt and OpenStack.
+            - 'VMware: C(consolidation_needed) (vSphere''s C(runtime.consolidationNeeded)): a removal left delta
+              disks that need consolidating (read after the task, so after any removal it made).'
+          type: dict
     snapshots:
       description:
         - The guest's snapshot records, with the keys of RV(savepoint.virt.snapshot#module:results[].snapshot)

@@ -79,8 +79,10 @@ def test_tree_branches_after_revert_to_a_non_latest_snapshot(provider):
 def test_power_state_after_revert_is_enforced(provider, power_state, expected):
     ref = provider.new_guest()
     provider.create(ref, 'base')
-    provider.run(Request(state='reverted', guests=[ref], snapshot_name='base', power_state=power_state))
+    result = provider.run(Request(state='reverted', guests=[ref], snapshot_name='base', power_state=power_state))
     assert provider.power_state(ref) == expected
+    # The result reports the guest as read back after the revert, not as it was before.
+    assert result['guest']['power_state'] == expected
 
 
 def test_delete_reparents_children_or_removes_the_subtree(provider):

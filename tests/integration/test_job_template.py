@@ -1,5 +1,16 @@
-"""The patch_rollout playbook (guard role) run the way AWX/AAP runs a job template: ansible-runner,
-a private data directory, extra vars, the playbook named by FQCN, artifacts read back."""
+"""savepoint.virt.patch_rollout run the way AWX/AAP runs a job template.
+
+ansible-runner with a private data directory laid out like AWX's: inventory/, env/extravars
+(the survey and AWX's own awx_job_id), env/envvars (what the credentials inject, plus
+ANSIBLE_COLLECTIONS_PATH of the collection BUILT and INSTALLED from its tarball, as a project's
+collections/requirements.yml or the EE provides it), env/ssh_key (the machine credential: runner
+loads it into an ssh-agent), env/passwords; the project holds the one-line wrapper playbook of
+docs/awx/project/. Process isolation (bubblewrap/podman) is not available here: jobs run on the
+host, as with AWX's process isolation off.
+
+One host of each job is forced to fail: the job's events, the set_stats artifact
+(savepoint_guard), the revert on the provider, and that no secret appears under artifacts/.
+"""
 
 from __future__ import annotations
 
@@ -10,76 +21,169 @@ from pathlib import Path
 import ansible_runner
 import libvirt
 import pytest
-import yaml
 
-from scripts.ansible_run import COLLECTIONS, collection_env
-from services.libvirt import TinyGuest, ensure_daemon
+from integration import awx_job
+from services.linux_guest import start_guests
 
-pytestmark = pytest.mark.qemu
+JOB_ID = 4242
+SNAPSHOT = 'savepoint-guard-job%d' % JOB_ID  # the guard role's name for an AWX job's restore points
+WRAPPER = (awx_job.REPO / 'docs' / 'awx' / 'project' / 'patch_rollout.yml').read_text()
+CHANGE = [
+    {'name': 'Apply the patch', 'ansible.builtin.raw': 'echo patched > /data/patched && sync', 'changed_when': True},
+    {'name': 'The patch breaks this host', 'ansible.builtin.fail': {'msg': 'forced failure of the patch'},
+     'when': 'savepoint_test_break | default(false) | bool'},
+]
+API_CHANGE = [
+    {'name': 'Apply the patch', 'ansible.builtin.debug': {'msg': 'patched'}},
+    {'name': 'The patch breaks this host', 'ansible.builtin.fail': {'msg': 'forced failure of the patch'},
+     'when': 'savepoint_test_break | default(false) | bool'},
+]
 
 
-def job(tmp_path, guest, change_fails):
-    pdd = tmp_path / 'pdd'
-    (pdd / 'inventory').mkdir(parents=True)
-    (pdd / 'env').mkdir()
-    (pdd / 'project').mkdir()
-    # The host is the guest; the API calls go to the controller (localhost).
-    (pdd / 'inventory' / 'hosts').write_text(
-        '[virt]\n%s ansible_connection=local ansible_python_interpreter=%s savepoint_provider=libvirt\n'
-        '[virt:vars]\nsavepoint_connection={"uri": "qemu:///system"}\n' % (guest.name, sys.executable))
-    (pdd / 'env' / 'envvars').write_text(yaml.safe_dump({'ANSIBLE_COLLECTIONS_PATH': str(COLLECTIONS)}))
-    (pdd / 'project' / 'change.yml').write_text(yaml.safe_dump([
-        {'name': 'Write over the disk', 'ansible.builtin.command':
-            "virsh -c qemu:///system qemu-monitor-command %s --hmp "
-            "'qemu-io -d virtio-disk0/virtio-backend \"write -P 0xcd 0 4096\"'" % guest.name,
-         'changed_when': True},
-        {'name': 'The change fails' if change_fails else 'The change succeeds',
-         'ansible.builtin.command': '/bin/false' if change_fails else '/bin/true', 'changed_when': False},
-    ]))
-    (pdd / 'project' / 'site.yml').write_text(yaml.safe_dump([
-        {'name': 'Job template', 'ansible.builtin.import_playbook': 'savepoint.virt.patch_rollout'}]))
-    collection_env()  # makes sure the collection link exists
-    extravars = {
-        'target_hosts': 'virt',
-        'guard_change_tasks': str(pdd / 'project' / 'change.yml'),
-        'tower_job_id': 4242,  # AWX/AAP passes the job id: it names the restore point
-    }
-    run = ansible_runner.run(private_data_dir=str(pdd), playbook='site.yml', extravars=extravars, quiet=True)
-    stats = next(e for e in run.events if e['event'] == 'playbook_on_stats')
-    return run, stats['event_data'].get('artifact_data', {})
+@pytest.fixture(scope='module')
+def installed(tmp_path_factory):
+    return awx_job.build_and_install_collection(tmp_path_factory.mktemp('collection'))
 
 
 @pytest.fixture(autouse=True)
 def venv_on_path(monkeypatch):
     # ansible-runner starts ansible-playbook from PATH, as AWX's execution environment does.
     monkeypatch.setenv('PATH', '%s%s%s' % (Path(sys.executable).parent, os.pathsep, os.environ.get('PATH', '')))
+    # nothing of this checkout may leak into the job: only what the private data dir says
+    for name in ('ANSIBLE_COLLECTIONS_PATH', 'ANSIBLE_PYTHON_INTERPRETER', 'OS_CLOUD', 'OS_CLIENT_CONFIG_FILE',
+                 'LIBVIRT_DEFAULT_URI', 'VMWARE_HOST', 'VMWARE_USER', 'VMWARE_PASSWORD'):
+        monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def guest():
-    ensure_daemon(sys.executable)
-    conn = libvirt.open('qemu:///system')
-    made = TinyGuest(conn).create()
-    made.write_pattern(0xab)
-    yield made
-    made.destroy()
-    conn.close()
+def run_job(pdd: Path):
+    return ansible_runner.run(private_data_dir=str(pdd), playbook='patch_rollout.yml', ident='job%d' % JOB_ID,
+                              quiet=True)
 
 
-def test_failed_change_is_reverted_and_reported(tmp_path, guest):
-    run, artifacts = job(tmp_path, guest, change_fails=True)
-    assert run.status == 'failed' and run.rc != 0
-    report = artifacts['savepoint_guard'][guest.name]
-    assert report['outcome'] == 'reverted' and report['snapshot'] == 'savepoint-guard-job4242'
-    assert 'The change fails' in report['error']
-    assert guest.has_pattern(0xab) and not guest.has_pattern(0xcd)
-    # the restore point is removed after the revert (guard_keep_for would keep it)
-    assert guest.dom.listAllSnapshots(0) == []
+def controller() -> dict:
+    return {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}
 
 
-def test_successful_change_keeps_its_result_and_drops_the_restore_point(tmp_path, guest):
-    run, artifacts = job(tmp_path, guest, change_fails=False)
-    assert run.status == 'successful' and run.rc == 0
-    assert artifacts['savepoint_guard'][guest.name]['outcome'] == 'succeeded'
-    assert guest.has_pattern(0xcd)
-    assert guest.dom.listAllSnapshots(0) == []
+def inventory(hosts: dict, group_vars: dict) -> str:
+    return awx_job.yaml.safe_dump({'all': {
+        'hosts': {'localhost': controller()},
+        'children': {'guests': {'hosts': hosts, 'vars': group_vars}}}})
+
+
+def extravars(change_file: str) -> dict:
+    return {'awx_job_id': JOB_ID, 'tower_job_id': JOB_ID, 'target_hosts': 'guests', 'rollout_serial': 2,
+            'guard_change_tasks': change_file}
+
+
+def check_job(run, pdd: Path, good: str, bad: str, secrets: list) -> dict:
+    assert run.status == 'failed' and run.rc != 0, run.stdout.read() if hasattr(run.stdout, 'read') else run.status
+    events = list(run.events)
+    kinds = {e['event'] for e in events}
+    assert {'playbook_on_start', 'playbook_on_play_start', 'playbook_on_task_start', 'runner_on_ok',
+            'runner_on_failed', 'playbook_on_stats'} <= kinds
+    failed = [(e['event_data'].get('host'), e['event_data'].get('task')) for e in events
+              if e['event'] == 'runner_on_failed' and not e['event_data'].get('ignore_errors')]
+    assert (bad, 'The patch breaks this host') in failed and all(host == bad for host, _ in failed), failed
+    reverted = [e['event_data'].get('host') for e in events if e['event'] == 'runner_on_ok'
+                and e['event_data'].get('task', '').endswith('Revert to the restore point')]
+    assert reverted == [bad]
+    stats = awx_job.stats_artifacts(run)['savepoint_guard']
+    assert stats[good]['outcome'] == 'succeeded' and stats[bad]['outcome'] == 'reverted', stats
+    assert stats[good]['snapshot'] == stats[bad]['snapshot'] == SNAPSHOT
+    assert 'forced failure of the patch' in stats[bad]['error']
+    # the artifacts AWX keeps (job events, stdout, the env it recorded) hold no secret
+    assert (pdd / 'artifacts').is_dir()
+    assert awx_job.secrets_in_artifacts(pdd, secrets) == []
+    return stats
+
+
+@pytest.mark.qemu
+def test_libvirt_job_reverts_the_failed_guest_only(tmp_path, installed):
+    with start_guests(2, prefix='sp-awx', with_python=True) as guests:
+        good, bad = guests
+        key = Path(good.key_file).read_text()
+        env, _ = awx_job.inject_custom(awx_job.load_type('savepoint_libvirt'), {'uri': 'qemu:///system'}, tmp_path / 'pdd')
+        hosts = {}
+        for label, guest, breaks in (('web-good', good, False), ('web-bad', bad, True)):
+            hostvars = guest.inventory_vars()
+            # the machine credential comes through runner's ssh-agent: no key file, no IdentitiesOnly
+            hostvars.pop('ansible_ssh_private_key_file')
+            hostvars['ansible_ssh_common_args'] = hostvars['ansible_ssh_common_args'].replace('-o IdentitiesOnly=yes', '')
+            hostvars.update({'savepoint_guest': guest.name, 'savepoint_test_break': breaks})
+            hosts[label] = hostvars
+        pdd = awx_job.private_data_dir(
+            tmp_path, inventory(hosts, {'savepoint_provider': 'libvirt'}),
+            {'patch_rollout.yml': WRAPPER, 'changes/patch.yml': CHANGE},
+            extravars(str(tmp_path / 'pdd' / 'project' / 'changes' / 'patch.yml')),
+            dict(env, ANSIBLE_COLLECTIONS_PATH=str(installed)))
+        (pdd / 'env' / 'ssh_key').write_text(key)
+
+        run = run_job(pdd)
+        check_job(run, pdd, 'web-good', 'web-bad', [key.strip().splitlines()[1]])
+        # the failed guest is back to its restore point, the other keeps its change; no restore point left
+        assert good.ssh('cat /data/patched').stdout == 'patched\n'
+        bad.wait_ssh()
+        assert bad.ssh('test -e /data/patched', check=False).returncode != 0
+        conn = libvirt.open('qemu:///system')
+        try:
+            for guest in guests:
+                assert conn.lookupByName(guest.name).listAllSnapshots(0) == []
+        finally:
+            conn.close()
+
+
+@pytest.mark.vmware
+def test_vmware_job_with_the_builtin_vcenter_credential(tmp_path, installed):
+    from contract.harness_vmware import VcsimInventory, shared_vcsim
+    server = shared_vcsim()
+    vc = VcsimInventory(server)
+    try:
+        vms = [vc.new_vm('awx-good-%d' % JOB_ID), vc.new_vm('awx-bad-%d' % JOB_ID)]
+        password = 'vc-Secret-%s' % os.urandom(4).hex()
+        env = awx_job.inject_vmware(server.host, 'awx-user', password, validate_certs=False)
+        hosts = {'vm-good': {'savepoint_guest': vms[0].name, **controller()},
+                 'vm-bad': {'savepoint_guest': vms[1].name, 'savepoint_test_break': True, **controller()}}
+        # AWX's VMware credential has no port: a vCenter elsewhere than 443 is a connection option
+        group = {'savepoint_provider': 'vmware',
+                 'savepoint_connection': {'port': server.port, 'honor_capability_flags': False}}
+        pdd = awx_job.private_data_dir(
+            tmp_path, inventory(hosts, group), {'patch_rollout.yml': WRAPPER, 'changes/patch.yml': API_CHANGE},
+            extravars(str(tmp_path / 'pdd' / 'project' / 'changes' / 'patch.yml')),
+            dict(env, ANSIBLE_COLLECTIONS_PATH=str(installed)))
+        run = run_job(pdd)
+        check_job(run, pdd, 'vm-good', 'vm-bad', [password])
+        for vm in vms:
+            assert vm.snapshot is None or not vm.snapshot.rootSnapshotList
+    finally:
+        vc.destroy_made()
+        vc.close()
+
+
+@pytest.mark.openstack
+def test_openstack_job_with_the_builtin_openstack_credential(tmp_path, installed, monkeypatch):
+    from contract.harness_openstack import StackServers, shared_stack
+    stack = shared_stack()
+    monkeypatch.delenv('OS_CLIENT_CONFIG_FILE')  # shared_stack() exports the test stack's; the job gets AWX's
+    auth = awx_job.yaml.safe_load(stack.clouds_yaml.read_text())['clouds']['stack-demo']['auth']
+    servers = StackServers(stack)
+    try:
+        made = [servers.boot(), servers.boot()]
+        # AWX's OpenStack credential: host, username, password, project, domain, region, verify_ssl
+        env = awx_job.inject_openstack(tmp_path / 'pdd', auth['auth_url'], auth['username'], auth['password'],
+                                       auth['project_name'], project_domain_name=auth['project_domain_name'],
+                                       domain=auth['user_domain_name'], region='RegionOne')
+        hosts = {'os-good': {'savepoint_guest': made[0].name, **controller()},
+                 'os-bad': {'savepoint_guest': made[1].name, 'savepoint_test_break': True, **controller()}}
+        pdd = awx_job.private_data_dir(
+            tmp_path, inventory(hosts, {'savepoint_provider': 'openstack'}),
+            {'patch_rollout.yml': WRAPPER, 'changes/patch.yml': API_CHANGE},
+            extravars(str(tmp_path / 'pdd' / 'project' / 'changes' / 'patch.yml')),
+            dict(env, ANSIBLE_COLLECTIONS_PATH=str(installed)))
+        run = run_job(pdd)
+        check_job(run, pdd, 'os-good', 'os-bad', [auth['password']])
+        for server in made:
+            assert stack.server_images(servers.conn, server) == []  # both restore points removed
+            assert servers.get(server.id).status == 'ACTIVE'
+    finally:
+        servers.cleanup()
+        servers.conn.close()

@@ -68,7 +68,8 @@ def _paths(value: Any, prefix: str, into: Set[str], open_maps: Set[str]) -> None
 # provider_details/error_details hold provider- or error-specific data (documented as such);
 # a removed[] entry and the existing record in error_details are snapshot records.
 OPEN_MAPS = {'results.snapshot.provider_details', 'snapshot.provider_details', 'error_details',
-             'results.error.error_details', 'results.removed', 'diff'}
+             'results.error.error_details', 'results.removed', 'diff',
+             'guest.provider_details', 'results.guest.provider_details', 'guests.guest.provider_details'}
 
 
 def _policy() -> WaitPolicy:

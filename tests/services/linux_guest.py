@@ -49,10 +49,11 @@ def _python_wanted(with_python: Optional[bool]) -> bool:
 
 
 def build_guest(with_python: Optional[bool] = None, build_dir: Optional[Path] = None) -> Path:
-    """Build (or find cached) kernel, initramfs, template disk and keys; return the build directory.
+    """Build (or find cached) kernel, initramfs, template disk and keys; return the directory of
+    this version's artifacts (vmlinuz, initrd*.cpio.gz, data.qcow2) inside the cache.
 
-    Idempotent and fast when cached (a stamp per variant). Installs missing host tools via apt.
-    with_python=None follows the WITH_PYTHON environment variable.
+    Idempotent and fast when cached (a stamp per version and variant). Installs missing host tools
+    via apt. with_python=None follows the WITH_PYTHON environment variable.
     """
     out = Path(build_dir or BUILD_DIR)
     env = dict(os.environ, WITH_PYTHON='1' if _python_wanted(with_python) else '0')
@@ -62,7 +63,10 @@ def build_guest(with_python: Optional[bool] = None, build_dir: Optional[Path] = 
     if proc.returncode != 0:
         raise RuntimeError('building the Linux test guest failed (rc %d):\n%s%s'
                            % (proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:]))
-    return out
+    lines = proc.stdout.split()
+    if not lines or not Path(lines[-1]).is_dir():
+        raise RuntimeError('build.sh printed no artifact directory: %r\n%s' % (proc.stdout, proc.stderr[-2000:]))
+    return Path(lines[-1])
 
 
 def _ensure_daemon() -> None:
@@ -94,7 +98,8 @@ class LinuxGuest:
         self.with_python = with_python
         self.memory_mib = memory_mib
         self.agent = agent
-        self.build_dir = Path(build_dir or BUILD_DIR)
+        self.build_dir = Path(build_dir or BUILD_DIR)   # the cache: keys, run dirs, versions
+        self.artifacts = self.build_dir                    # set by start(): this version's kernel & co.
         self.name = '%s-%s' % (prefix, uuidlib.uuid4().hex[:8])
         self.uuid = str(uuidlib.uuid4())
         self.run_dir = self.build_dir / 'run' / self.name
@@ -112,13 +117,14 @@ class LinuxGuest:
     def health_url(self) -> str:
         return 'http://127.0.0.1:%d/health' % self.http_port
 
-    def _xml(self) -> str:
+    def domain_xml(self) -> str:
+        """The libvirt domain XML of this guest (ports and build must be set)."""
         text = (HERE / 'domain.xml.in').read_text()
         if not self.agent:
             start = text.index("    <channel type='unix'>")
             end = text.index('</channel>', start) + len('</channel>\n')
             text = text[:start] + text[end:]
-        fields = {'NAME': self.name, 'UUID': self.uuid, 'MEM': str(self.memory_mib), 'BUILD': str(self.build_dir),
+        fields = {'NAME': self.name, 'UUID': self.uuid, 'MEM': str(self.memory_mib), 'BUILD': str(self.artifacts),
                   'RUN': str(self.run_dir), 'SSH_PORT': str(self.ssh_port), 'HTTP_PORT': str(self.http_port),
                   'INITRD': 'initrd-python.cpio.gz' if self.with_python else 'initrd.cpio.gz'}
         for key, value in fields.items():
@@ -128,11 +134,11 @@ class LinuxGuest:
     def start(self, timeout: float = BOOT_TIMEOUT) -> 'LinuxGuest':
         """Build if needed, define and start the domain, wait until SSH answers; raise otherwise."""
         import libvirt
-        build_guest(self.with_python, self.build_dir)
+        self.artifacts = build_guest(self.with_python, self.build_dir)
         _ensure_daemon()
         self._conn = _connect()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.build_dir / 'data.qcow2', self.disk)
+        shutil.copyfile(self.artifacts / 'data.qcow2', self.disk)
         host_key = (self.build_dir / 'hostkey.pub').read_text().strip()
         last_error = None
         for _attempt in range(5):
@@ -141,7 +147,7 @@ class LinuxGuest:
                 continue
             self.known_hosts.write_text('[127.0.0.1]:%d %s\n' % (self.ssh_port, host_key))
             try:
-                self.dom = self._conn.defineXML(self._xml())
+                self.dom = self._conn.defineXML(self.domain_xml())
                 self.dom.create()
                 break
             except libvirt.libvirtError as exc:
@@ -207,12 +213,14 @@ class LinuxGuest:
     def ssh(self, cmd: str, check: bool = True, timeout: float = 120,
             connect_timeout: int = 20) -> subprocess.CompletedProcess:
         """Run cmd in the guest's shell as root; check=True raises with its output when it fails."""
-        args = ['ssh', '-i', str(self.key_file), '-p', str(self.ssh_port), '-o', 'ConnectTimeout=%d' % connect_timeout]
+        # -F /dev/null: a user's ~/.ssh/config (proxies, other keys) must not change where this goes
+        args = ['ssh', '-F', '/dev/null', '-i', str(self.key_file), '-p', str(self.ssh_port),
+                '-o', 'ConnectTimeout=%d' % connect_timeout]
         args += self.ssh_args() + ['root@127.0.0.1', cmd]
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
-            raise RuntimeError('ssh %s %r failed (rc %d): %s%s' % (self.name, cmd, proc.returncode,
-                                                                    proc.stdout, proc.stderr))
+            raise RuntimeError('ssh %s %r failed (rc %d): %s%s'
+                               % (self.name, cmd, proc.returncode, proc.stdout, proc.stderr))
         return proc
 
     def _banner(self) -> bool:
@@ -251,8 +259,10 @@ class LinuxGuest:
 
     def health(self, timeout: float = 10) -> Tuple[Optional[int], str]:
         """GET /health: (status, body); (None, reason) when nothing answers."""
+        # no proxy from the environment: the page is on loopback and nothing else may be contacted
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with urllib.request.urlopen(self.health_url, timeout=timeout) as resp:
+            with opener.open(self.health_url, timeout=timeout) as resp:
                 return resp.status, resp.read().decode(errors='replace')
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors='replace')
@@ -295,7 +305,7 @@ def start_guests(n: int, timeout: float = BOOT_TIMEOUT, **kw) -> GuestList:
     """Boot n guests in parallel; if one fails, destroy them all and raise its error."""
     build_guest(kw.get('with_python', False), kw.get('build_dir'))
     _ensure_daemon()
-    guests = GuestList(LinuxGuest(**kw) for _ in range(n))
+    guests = GuestList(LinuxGuest(**kw) for _index in range(n))
     errors: List[BaseException] = []
 
     def boot(guest: LinuxGuest) -> None:

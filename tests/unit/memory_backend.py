@@ -120,3 +120,15 @@ class MemoryBackend(SnapshotBackend):
                     snap.parent_id, snap.parent = snapshot.parent_id, snapshot.parent
             self.snapshots[guest.name] = [s for s in snaps if s.id not in gone]
         return self._op('delete', guest, snapshot.name, apply)
+
+    def start_rename(self, guest: Guest, snapshot: SnapshotRecord, new_name: Optional[str],
+                     new_description: Optional[str]) -> Operation:
+        self.writes.append(('rename', guest.name, snapshot.name, new_name, new_description))
+
+        def apply():
+            for snap in self.snapshots[guest.name]:
+                if snap.id == snapshot.id:
+                    snap.name = new_name or snap.name
+                    if new_description is not None:
+                        snap.description = new_description
+        return self._op('rename', guest, snapshot.name, apply)

@@ -20,17 +20,19 @@ NOW = datetime.datetime(2026, 11, 25, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
 
 @pytest.mark.parametrize('text,seconds', [
-    ('7d', 604800), ('12h', 43200), ('1w2d', 777600), ('90m', 5400), ('3600', 3600), (45, 45),
-    ('1d12h', 129600), ('2 h', 7200),
+    ('7d', 604800), ('12h', 43200), ('1w2d', 777600), ('90m', 5400), ('3600s', 3600), ('45S', 45),
+    ('1d12h', 129600), ('2 h', 7200), ('1w1d1h1m1s', 694861), ('36525d', 36525 * 86400),
 ])
 def test_parse_duration(text, seconds):
     assert parse_duration(text).total_seconds() == seconds
 
 
-@pytest.mark.parametrize('text', ['7x', 'soon', '', '0', '-1d', '1d-2h', 'd7'])
-def test_parse_duration_rejects(text):
-    with pytest.raises(InvalidRequestError):
-        parse_duration(text)
+@pytest.mark.parametrize('text', ['7x', 'soon', '', '0', '-1d', '1d-2h', 'd7', '3600', 45, '0s', '1d1d', '1h1d',
+                                  '36526d', '999999999d', '9' * 400 + 'd', True, None, '1.5h', '\x00'])
+def test_parse_duration_rejects_naming_the_option(text):
+    with pytest.raises(InvalidRequestError) as err:
+        parse_duration(text, 'older_than')
+    assert err.value.msg.startswith('older_than')
 
 
 def test_iso_round_trip_is_utc_with_z():

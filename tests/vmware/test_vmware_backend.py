@@ -397,7 +397,7 @@ def test_vcsim_killed_during_a_bulk_run_fails_clearly_and_a_rerun_converges(tmp_
 
 def test_vcsim_frozen_during_a_bulk_run_fails_within_the_timeout_and_a_rerun_converges(monkeypatch):
     """SIGSTOP: the server keeps its connections open and answers nothing (a hung vCenter)."""
-    monkeypatch.setattr(vmware_module, 'HTTP_TIMEOUT', 3)
+    monkeypatch.setattr(vmware_module.session, 'HTTP_TIMEOUT', 3)
     server = VcsimServer(vms_per_pool=10, extra_args=['-method-delay', 'CreateSnapshot_Task:200'])
     server.start()
     try:

@@ -25,7 +25,7 @@ from ansible_collections.savepoint.virt.plugins.module_utils._waiting import Ope
 
 from pyVmomi import vim, vmodl
 
-ALL_FLAGS = {'capability.%s' % f: True for f in vmw._CAPABILITY_FLAGS}
+ALL_FLAGS = {'capability.%s' % f: True for f in vmw.sdk.CAPABILITY_FLAGS}
 
 
 def backend(**conn):
@@ -183,7 +183,7 @@ def test_wait_ends_at_the_deadline_with_one_waiter_for_all_tasks():
     lines = []
     with pytest.raises(WaitTimeoutError, match='timed out after 30s'):
         be.wait(ops, policy, lines.append)
-    assert pc.waits and all(1 <= w <= vmw.MAX_WAIT_SLICE for w in pc.waits)
+    assert pc.waits and all(1 <= w <= vmw.tasks.MAX_WAIT_SLICE for w in pc.waits)
     assert lines and 'still waiting for create g0, create g1, create g2' in lines[0]
 
 

@@ -20,7 +20,7 @@ from .._errors import (
     QuiesceUnavailableError, SavepointError, SnapshotNotFoundError, UnsupportedError,
 )
 from .._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, to_iso
-from .._ownership import decode_description, encode_description
+from .._ownership import encode_description, read_description
 from .._waiting import Operation
 
 LIBVIRT_IMPORT_ERROR = None
@@ -96,7 +96,19 @@ class LibvirtBackend(SnapshotBackend):
 
     def __init__(self, connection: Dict[str, Any]) -> None:
         super().__init__(connection)
-        self.uri = self.connection.get('uri') or os.environ.get('LIBVIRT_DEFAULT_URI') or 'qemu:///system'
+        uri = self.connection.get('uri')
+        if uri is None:
+            uri = os.environ.get('LIBVIRT_DEFAULT_URI') or 'qemu:///system'
+        if not isinstance(uri, str) or not uri.strip():
+            raise InvalidRequestError('uri must not be empty (leave it unset for LIBVIRT_DEFAULT_URI or '
+                                      'qemu:///system)')
+        try:
+            port = urlparse(uri).port
+        except ValueError:
+            port = -1
+        if port is not None and not 1 <= port <= 65535:
+            raise InvalidRequestError('uri: the port must be a number between 1 and 65535')
+        self.uri = uri
         self.conn: Any = None
         self._lib_version: Optional[int] = None
 
@@ -246,7 +258,7 @@ class LibvirtBackend(SnapshotBackend):
     def _record(self, snap: Any, current_name: Optional[str]) -> SnapshotRecord:
         root = ET.fromstring(snap.getXMLDesc(0))
         name = _text(root, 'name') or snap.getName()
-        description, marker = decode_description(_text(root, 'description'))
+        description, marker, marker_problem = read_description(_text(root, 'description'))
         memory_node = root.find('memory')
         memory_mode = memory_node.get('snapshot') if memory_node is not None else 'no'
         disks = root.findall('./disks/disk')
@@ -265,6 +277,7 @@ class LibvirtBackend(SnapshotBackend):
                               'disks': {d.get('name'): d.get('snapshot') for d in disks}},
         )
         record.apply_marker(marker)
+        record.marker_problem = marker_problem
         if external:
             record.size_bytes = self._overlay_size(external)
             record.provider_details['overlays'] = [_source_file(d) for d in external]

@@ -7,9 +7,13 @@
 # (/data). Every .deb is fetched with `apt-get download` and unpacked with `dpkg-deb -x`: nothing
 # is installed into the host's package set except the few host tools below (when missing).
 #
-# Output in OUTDIR (cached: a second run with the same script and variant returns at once):
-#   vmlinuz, initrd.cpio.gz (WITH_PYTHON=1: initrd-python.cpio.gz), data.qcow2 (template disk,
-#   each guest gets its own copy), id_ed25519[.pub] (client key), hostkey.dropbear + hostkey.pub
+# Output (cached: a second run with the same sources and variant returns at once):
+#   OUTDIR/v-<version>/  vmlinuz, initrd.cpio.gz (WITH_PYTHON=1: initrd-python.cpio.gz), data.qcow2
+#                        (template disk: each guest gets its own copy). <version> is a hash of this
+#                        script and rootfs/, so checkouts of different versions sharing one cache
+#                        never rebuild over each other. Its path is printed on stdout.
+#   OUTDIR/              id_ed25519[.pub] (client key), hostkey.dropbear + hostkey.pub (guest host
+#                        key), debs/ (downloaded packages), sysroot-*/ (unpacked packages)
 # Environment: WITH_PYTHON=1 adds python3 (for Ansible modules other than raw),
 #              DISK_SIZE (default 64M), FORCE=1 rebuilds the initramfs.
 # Works on Debian 12 and 13 (package names are resolved through apt, not hard-coded library names).
@@ -26,17 +30,22 @@ die() { log "ERROR: $*"; exit 1; }
 
 VARIANT=base; INITRD=initrd.cpio.gz
 if [ "$WITH_PYTHON" = 1 ]; then VARIANT=python; INITRD=initrd-python.cpio.gz; fi
+VERSION=$( (cd "$HERE" && cat build.sh && find rootfs -printf '%p %m %l\n' | LC_ALL=C sort &&
+            find rootfs -type f -print0 | LC_ALL=C sort -z | xargs -0 cat) | md5sum | cut -c1-12)
+ART=$OUT/v-$VERSION
+STAMP_WANT=$VARIANT-$DISK_SIZE
+STAMP_FILE=$ART/.stamp-$VARIANT
+built() {  # the stamp is written last, after every artifact is in place
+  [ "$(cat "$STAMP_FILE" 2>/dev/null)" = "$STAMP_WANT" ] && [ -s "$ART/vmlinuz" ] && [ -s "$ART/$INITRD" ] &&
+    [ -s "$ART/data.qcow2" ] && [ -s "$OUT/id_ed25519" ] && [ -s "$OUT/hostkey.pub" ]
+}
+if [ "${FORCE:-0}" != 1 ] && built; then touch "$ART"; echo "$ART"; exit 0; fi
 
-# One build at a time per OUTDIR (tests, the demo and other engineers' runs share the cache).
+# One build at a time per OUTDIR (tests, the demo and other checkouts share the cache).
 exec 9>"$OUT/.build.lock"
 flock 9
-
-STAMP_WANT=$(cat "${BASH_SOURCE[0]}" | md5sum | cut -c1-16)-$VARIANT-$DISK_SIZE
-STAMP_FILE=$OUT/.stamp-$VARIANT
-if [ "${FORCE:-0}" != 1 ] && [ "$(cat "$STAMP_FILE" 2>/dev/null)" = "$STAMP_WANT" ] &&
-   [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/$INITRD" ] && [ -s "$OUT/data.qcow2" ] && [ -s "$OUT/id_ed25519" ]; then
-  exit 0
-fi
+if [ "${FORCE:-0}" != 1 ] && built; then echo "$ART"; exit 0; fi   # built while we waited
+mkdir -p "$ART"
 t0=$(date +%s%N)
 
 # ---------------------------------------------------------------- 0. host tools
@@ -56,17 +65,21 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # ---------------------------------------------------------------- 1. resolve package names
-has_candidate() {  # (no pipe into grep -q: with pipefail, apt-cache's SIGPIPE would count as failure)
+# No pipe ever ends in a reader that stops early (grep -q, head, awk exit): under pipefail the
+# writer's SIGPIPE (rc 141) would fail the build, depending on timing.
+has_candidate() {
   local out; out=$(apt-cache policy "$1" 2>/dev/null) || return 1
   [[ $out == *"Candidate: "[!\(]* ]]
 }
 if ! has_candidate linux-image-cloud-amd64; then
   log "apt knows no packages yet: running apt-get update once"
   ( flock 8; apt-get update -qq ) 8>/tmp/savepoint-apt.lock || die "apt-get update failed"
+  LG_APT_UPDATED=1
   has_candidate linux-image-cloud-amd64 || die "apt has no linux-image-cloud-amd64 (is this Debian 12/13 amd64?)"
 fi
 first_dep() {  # first_dep PKG REGEX: the first Depends of PKG whose name matches REGEX
-  apt-cache depends "$1" 2>/dev/null | awk -v re="$2" '$1 ~ /Depends:/ && $2 ~ re {print $2; exit}'
+  local out; out=$(apt-cache depends "$1" 2>/dev/null) || return 0
+  awk -v re="$2" '$1 ~ /Depends:/ && $2 ~ re {print $2; exit}' <<<"$out"
 }
 KPKG=$(first_dep linux-image-cloud-amd64 '^linux-image-[0-9]')
 [ -n "$KPKG" ] || die "cannot resolve the kernel package behind linux-image-cloud-amd64"
@@ -80,15 +93,15 @@ if [ "$WITH_PYTHON" = 1 ]; then
   TOP+=("$PYPKG" "libpython$PYV-minimal" "libpython$PYV-stdlib")
 fi
 # Library closure: follow Depends only into library packages (lib*, zlib1g), so neither perl nor
-# debconf come along, and the t64 renames of Debian 13 resolve by themselves.
+# debconf come along, and the t64 renames of Debian 13 resolve by themselves. apt-cache shows
+# virtual names as <name> (their real provider is listed as an alternative): those are skipped.
 declare -A WANT=()
 queue=("${TOP[@]}")
 for p in "${TOP[@]}"; do WANT[$p]=1; done
 while [ ${#queue[@]} -gt 0 ]; do
   next=()
   while read -r dep; do
-    [ -n "$dep" ] && [ -z "${WANT[$dep]:-}" ] || continue
-    has_candidate "$dep" || continue   # purely virtual names: the real provider is listed too
+    if [ -z "$dep" ] || [ -n "${WANT[$dep]:-}" ]; then continue; fi
     WANT[$dep]=1; next+=("$dep")
   done < <(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
              --no-enhances "${queue[@]}" 2>/dev/null |
@@ -107,13 +120,26 @@ if [ ${#need[@]} -gt 0 ]; then
   log "apt-get download ${#need[@]} packages"
   # as root apt warns that its _apt sandbox user cannot write here; harmless
   (cd "$DEBS" && apt-get download "${need[@]}" 2>&1 | grep -v -e unsandboxed -e '^Get:' >&2) || true
-  for p in "${need[@]}"; do compgen -G "$DEBS/${p}_*.deb" >/dev/null || die "apt-get download $p failed"; done
+  for p in "${need[@]}"; do
+    compgen -G "$DEBS/${p}_*.deb" >/dev/null && continue
+    if [ -z "${LG_APT_UPDATED:-}" ]; then
+      # stale package lists (the mirror moved on to newer versions): refresh once and start over
+      log "apt-get download $p failed: running apt-get update once and resolving again"
+      ( flock 8; apt-get update -qq ) 8>/tmp/savepoint-apt.lock || die "apt-get update failed"
+      exec 9>&-
+      LG_APT_UPDATED=1 exec bash "${BASH_SOURCE[0]}" "$OUT"
+    fi
+    die "apt-get download $p failed"
+  done
 fi
 SYS=$OUT/sysroot-$VARIANT
-SYS_STAMP=$(echo "$PKGS" $(ls "$DEBS") | md5sum | cut -c1-16)
+SYS_STAMP=$({ echo "$PKGS"; ls "$DEBS"; } | md5sum | cut -c1-16)
 if [ ! -e "$SYS/.unpacked-$SYS_STAMP" ]; then
   rm -rf "$SYS"; mkdir -p "$SYS"
-  for p in $PKGS; do dpkg-deb -x "$(ls "$DEBS/${p}_"*.deb | tail -1)" "$SYS"; done
+  for p in $PKGS; do
+    debs=("$DEBS/${p}_"*.deb)   # the newest version when the cache holds several
+    dpkg-deb -x "${debs[-1]}" "$SYS"
+  done
   touch "$SYS/.unpacked-$SYS_STAMP"
 fi
 sysfile() {  # sysfile PATH: PATH inside the sysroot, with or without the /usr prefix (merged /usr on 13)
@@ -125,7 +151,7 @@ LDSO=$(sysfile /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2)
 LIBPATH=$SYS/lib/x86_64-linux-gnu:$SYS/usr/lib/x86_64-linux-gnu
 inroot() { "$LDSO" --library-path "$LIBPATH" "$@"; }   # run a sysroot binary with the sysroot's libs
 BUSYBOX=$(sysfile /bin/busybox)
-cp -f "$(sysfile "/boot/vmlinuz-$KVER")" "$OUT/vmlinuz.tmp" && mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
+cp -f "$(sysfile "/boot/vmlinuz-$KVER")" "$ART/vmlinuz.tmp" && mv "$ART/vmlinuz.tmp" "$ART/vmlinuz"
 KCONF=$(sysfile "/boot/config-$KVER")
 MODDIR=$(sysfile "/lib/modules/$KVER")
 grep -q '^CONFIG_EXT4_FS=y' "$KCONF" || die "this kernel has ext4 as a module; add it to the module list"
@@ -193,7 +219,8 @@ add_mod() {
   local m=$1 f dep deps
   [ -n "${SEEN[$m]:-}" ] && return 0
   SEEN[$m]=1
-  f=$(find "$MODDIR" \( -name "$m.ko*" -o -name "${m//_/-}.ko*" -o -name "${m//-/_}.ko*" \) | head -1)
+  # -print -quit, not "| head -1": with pipefail, find's SIGPIPE would abort the build at random
+  f=$(find "$MODDIR" \( -name "$m.ko*" -o -name "${m//_/-}.ko*" -o -name "${m//-/_}.ko*" \) -print -quit)
   if [ -z "$f" ]; then
     grep -q "/${m//-/[-_]}\.ko" "$MODDIR/modules.builtin" 2>/dev/null && return 0
     die "kernel module $m not found in $MODDIR"
@@ -207,7 +234,8 @@ add_mod() {
               zstd -qdc "$f" > "$R/lib/modules/$base.ko" ;;
     *) die "unknown module format: $f" ;;
   esac
-  deps=$(tr '\0' '\n' < "$R/lib/modules/$base.ko" | sed -n 's/^depends=//p' | head -1)
+  deps=$(tr '\0' '\n' < "$R/lib/modules/$base.ko" | sed -n 's/^depends=//p')
+  deps=${deps%%$'\n'*}
   for dep in ${deps//,/ }; do add_mod "$dep"; done
   MODS+=("$base")
 }
@@ -233,20 +261,23 @@ if [ "$WITH_PYTHON" = 1 ]; then echo 'python=1' > "$R/etc/linux-guest-variant"; 
 
 # ---------------------------------------------------------------- 5. pack (busybox cpio: no host cpio needed)
 (cd "$R" && find . -mindepth 1 | LC_ALL=C sort | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) |
-  gzip -6 > "$OUT/$INITRD.tmp"
-mv "$OUT/$INITRD.tmp" "$OUT/$INITRD"
+  gzip -6 > "$ART/$INITRD.tmp"
+mv "$ART/$INITRD.tmp" "$ART/$INITRD"
 rm -rf "$R"
 
 # ---------------------------------------------------------------- 6. the template data disk
-if [ ! -s "$OUT/data.qcow2" ] || [ "$(cat "$OUT/.disk-size" 2>/dev/null)" != "$DISK_SIZE" ]; then
-  rm -f "$OUT/data.raw"
-  truncate -s "$DISK_SIZE" "$OUT/data.raw"
-  mkfs.ext4 -q -F -L guestdata -E root_owner=0:0 "$OUT/data.raw"
-  qemu-img convert -q -f raw -O qcow2 "$OUT/data.raw" "$OUT/data.qcow2.tmp"
-  mv "$OUT/data.qcow2.tmp" "$OUT/data.qcow2"; rm -f "$OUT/data.raw"
-  echo "$DISK_SIZE" > "$OUT/.disk-size"
+if [ ! -s "$ART/data.qcow2" ] || [ "$(cat "$ART/.disk-size" 2>/dev/null)" != "$DISK_SIZE" ]; then
+  rm -f "$ART/data.raw"
+  truncate -s "$DISK_SIZE" "$ART/data.raw"
+  mkfs.ext4 -q -F -L guestdata -E root_owner=0:0 "$ART/data.raw"
+  qemu-img convert -q -f raw -O qcow2 "$ART/data.raw" "$ART/data.qcow2.tmp"
+  mv "$ART/data.qcow2.tmp" "$ART/data.qcow2"; rm -f "$ART/data.raw"
+  echo "$DISK_SIZE" > "$ART/.disk-size"
 fi
 
 echo "$STAMP_WANT" > "$STAMP_FILE"
+# versions built by other checkouts and unused for a week go (one that is wanted again is rebuilt)
+find "$OUT" -mindepth 1 -maxdepth 1 -name 'v-*' ! -name "v-$VERSION" -mtime +7 -exec rm -rf {} +
+echo "$ART"
 t1=$(date +%s%N)
-log "built $VARIANT guest: kernel $KVER, modules ${MODS[*]}, initrd $(du -h "$OUT/$INITRD" | cut -f1), $(( (t1 - t0) / 1000000 )) ms"
+log "built $VARIANT guest: kernel $KVER, modules ${MODS[*]}, initrd $(du -h "$ART/$INITRD" | cut -f1), $(( (t1 - t0) / 1000000 )) ms"

@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""VmwareBackend: the session, the lookups and the snapshot operations, waited for by the task waiter."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from ..._waiting import Operation, ProgressCallback, WaitPolicy, pending
+from . import sdk, session
+from .snapshots import VmwareSnapshots
+from .tasks import TaskWaiter, apply_task_state, mark_lost
+
+
+class VmwareBackend(VmwareSnapshots):
+    provider = 'vmware'
+    guest_fields = ('name', 'uuid', 'id', 'folder')
+    guest_options = ('moid', 'folder')
+
+    def poll(self, operation: Operation) -> None:
+        props = self._retrieve([operation.handle], sdk.vim.Task, ['info.state', 'info.error', 'info.result'],
+                               'reading task %s' % operation.id)
+        apply_task_state(operation, props.get(operation.id, {}))
+
+    def wait(self, operations: List[Operation], policy: WaitPolicy,
+             progress: Optional[ProgressCallback] = None) -> None:
+        """All tasks (and their follow-ups) through the property collector, under one deadline."""
+        deadline = policy.clock() + policy.timeout
+        waiting = list(operations)
+        while waiting:
+            self._wait_tasks(pending(waiting), deadline, policy, progress)
+            waiting = self.run_follow_ups(waiting)
+
+    def _wait_tasks(self, ops: List[Operation], deadline: float, policy: WaitPolicy,
+                    progress: Optional[ProgressCallback]) -> None:
+        if not ops:
+            return
+        if self._broken is not None:
+            mark_lost(ops, ConnectionError('the connection broke earlier in this task: %s' % self._broken))
+            return
+
+        def broke(message: str) -> None:
+            self._broken = message
+        TaskWaiter(self.content.propertyCollector, self._socket_timeout, session.HTTP_TIMEOUT,
+                   broke).wait(ops, deadline, policy, progress)

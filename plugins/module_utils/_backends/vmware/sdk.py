@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pyVmomi on first use, and vSphere faults as the engine's errors.
+
+Everything here is shared by the other files of the package; nothing keeps state
+but the imported pyVmomi modules (``sdk.vim``, ``sdk.vmodl``), which the other
+files reach through this module so that importing the collection never imports
+pyVmomi.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import traceback
+from typing import Any, Callable
+
+from ..._errors import (
+    AuthenticationError, CertificateError, ConnectionFailedError, InvalidRequestError, ProviderError,
+    QuiesceUnavailableError, SavepointError, SnapshotNotFoundError, UnsupportedError,
+)
+
+PYVMOMI_IMPORT_ERROR = None
+vim = vmodl = SmartConnect = None
+
+
+def load_pyvmomi() -> bool:
+    """Import pyVmomi on first use, not at module import: the provider-neutral
+    modules carry every backend, and a libvirt task should not pay for it."""
+    global vim, vmodl, SmartConnect, PYVMOMI_IMPORT_ERROR  # pylint: disable=global-statement
+    if vim is not None:
+        return True
+    try:
+        from pyVim.connect import SmartConnect as smart_connect
+        from pyVmomi import vim as vim_types, vmodl as vmodl_types
+    except ImportError:
+        PYVMOMI_IMPORT_ERROR = traceback.format_exc()
+        return False
+    vim, vmodl, SmartConnect = vim_types, vmodl_types, smart_connect
+    return True
+
+
+#: vSphere power states as the engine names them
+POWER = {'poweredOn': 'running', 'poweredOff': 'off', 'suspended': 'suspended'}
+CAPABILITY_FLAGS = ('snapshotOperationsSupported', 'memorySnapshotsSupported', 'quiescedSnapshotsSupported',
+                    'revertToSnapshotSupported')
+GUEST_PROPS = ['name', 'runtime.powerState', 'runtime.consolidationNeeded', 'guest.toolsRunningStatus', 'snapshot',
+               'layoutEx'] + [
+    'capability.%s' % flag for flag in CAPABILITY_FLAGS]
+NETWORK_ERRORS = (OSError, http.client.HTTPException, socket.timeout)
+
+_TRUE = ('1', 'true', 'yes', 'on', 'y', 't')
+_FALSE = ('0', 'false', 'no', 'off', 'n', 'f')
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InvalidRequestError('%s must be true or false, not %r' % (name, value))
+
+
+def fault_message(exc: BaseException) -> str:
+    """The provider's own words for a vim/vmodl fault (or any exception)."""
+    msg = getattr(exc, 'msg', None)
+    if not msg:
+        for item in getattr(exc, 'faultMessage', None) or []:
+            msg = getattr(item, 'message', None)
+            if msg:
+                break
+    if msg:
+        return str(msg)
+    if vmodl is not None and isinstance(exc, vmodl.MethodFault):
+        return exc.__class__.__name__
+    return str(exc) or exc.__class__.__name__
+
+
+def translate(exc: BaseException, doing: str,
+              not_found: Callable[..., SavepointError] = SnapshotNotFoundError) -> SavepointError:
+    """A pyVmomi fault or network error as the engine's error, vSphere's message kept."""
+    load_pyvmomi()
+    if isinstance(exc, SavepointError):
+        return exc
+    message = fault_message(exc)
+    fault = type(exc).__name__
+    if vim is not None and isinstance(exc, vmodl.MethodFault):
+        fault = exc._wsdlName
+        details = {'vsphere_fault': fault}
+        if isinstance(exc, (vim.fault.InvalidLogin, vim.fault.NotAuthenticated)):
+            return AuthenticationError('%s: the vSphere session was refused: %s' % (doing, message), message,
+                                       details)
+        if isinstance(exc, (vmodl.fault.ManagedObjectNotFound, vim.fault.NotFound)):
+            return not_found('%s: %s' % (doing, message), message, details)
+        if isinstance(exc, (vmodl.fault.MethodNotFound, vmodl.fault.NotSupported)):
+            return UnsupportedError('%s: this vSphere server does not support it: %s' % (doing, message),
+                                    message, details)
+        if isinstance(exc, vim.fault.ApplicationQuiesceFault):
+            return QuiesceUnavailableError('%s: VMware Tools could not quiesce the guest: %s' % (doing, message),
+                                           message, details)
+        if isinstance(exc, vim.fault.NoPermission):
+            return ProviderError('%s: permission denied (%s)' % (doing, message), message, details)
+        return ProviderError('%s failed: %s (%s)' % (doing, message, fault), message, details)
+    if isinstance(exc, ssl.SSLError):
+        return CertificateError('%s: TLS failed: %s' % (doing, message), message)
+    if isinstance(exc, NETWORK_ERRORS):
+        return ConnectionFailedError('%s: lost the connection to vSphere: %s' % (doing, message or fault),
+                                     message or fault)
+    return ProviderError('%s failed: %s' % (doing, message), message)

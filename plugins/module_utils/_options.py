@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Which task option applies to which state, declared once for every module.
+
+The argument spec gives these options no default, so the module can tell an
+option the task set from one it did not; the documented defaults are filled
+in here. An option set for a state it does not apply to is refused, never
+silently ignored. Pure logic: no Ansible import, unit-tested directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Mapping, Tuple
+
+from ._errors import InvalidRequestError
+from ._model import check_text
+from ._ownership import DEFAULT_OWNER
+
+STATES = ('present', 'absent', 'reverted', 'pruned')
+#: the longest timeout accepted (a week): a larger number is a typo, and time arithmetic must not overflow
+MAX_TIMEOUT = 7 * 86400
+
+#: option -> (documented default, states it applies to)
+TASK_OPTIONS: Dict[str, Tuple[Any, Tuple[str, ...]]] = {
+    'snapshot_name': (None, ('present', 'absent', 'reverted')),
+    'description': ('', ('present',)),
+    'memory': (None, ('present',)),
+    'quiesce': ('never', ('present',)),
+    'kind': ('internal', ('present',)),
+    'expires_in': (None, ('present',)),
+    'owner': (DEFAULT_OWNER, ('present', 'pruned')),
+    'power_state': ('restore', ('reverted',)),
+    'remove_children': (False, ('absent',)),
+    'remove_all': (False, ('absent',)),
+    'keep_last': (None, ('pruned',)),
+    'older_than': (None, ('pruned',)),
+    'expired': (False, ('pruned',)),
+    'all_or_nothing': (True, ('present',)),
+    'wait': (True, ('present', 'absent', 'reverted')),
+    'timeout': (600, STATES),
+    'snapshot_id': (None, ('present', 'absent', 'reverted')),
+    'new_snapshot_name': (None, ('present',)),
+    'new_description': (None, ('present',)),
+    'consolidate': ('auto', ('absent', 'pruned')),
+}
+
+#: options that describe a snapshot to create, so they make no sense in a rename
+CREATE_ONLY = ('description', 'memory', 'quiesce', 'kind', 'expires_in')
+
+#: string options where an empty string is a real value, not "unset"
+EMPTY_ALLOWED = ('description', 'new_description')
+#: string options that may span lines (every other string is one line without control characters)
+MULTILINE = ('description', 'new_description')
+
+
+def resolve_task_options(params: Mapping[str, Any], state: str,
+                         provider_options: Mapping[str, Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """``params`` with the documented defaults filled in; raises for an option that does not
+    apply to ``state``. ``provider_options`` are the backend's create-only options (spec_options)."""
+    resolved = dict(params)
+    wrong = [name for name, (_default, states) in TASK_OPTIONS.items()
+             if state not in states and params.get(name) is not None]
+    for name, entry in (provider_options or {}).items():
+        if state != 'present' and params.get(name) not in (None, entry.get('default')):
+            wrong.append(name)
+    if wrong:
+        raise InvalidRequestError('%s %s not apply to state=%s (%s)' % (
+            ', '.join(wrong), 'does' if len(wrong) == 1 else 'do', state,
+            '; '.join('%s: %s' % (name, 'state=' + '/'.join(TASK_OPTIONS[name][1]) if name in TASK_OPTIONS
+                                  else 'state=present') for name in wrong)))
+    renaming = params.get('new_snapshot_name') is not None or params.get('new_description') is not None
+    if state == 'present' and renaming:
+        creating = [name for name in CREATE_ONLY if params.get(name) is not None]
+        if creating:
+            verb = 'does' if len(creating) == 1 else 'do'
+            raise InvalidRequestError('%s %s not apply to a rename (new_snapshot_name/new_description): they '
+                                      'describe a snapshot to create' % (', '.join(creating), verb))
+    for name, (default, _states) in TASK_OPTIONS.items():
+        if resolved.get(name) is None:
+            resolved[name] = default
+    timeout = resolved['timeout']
+    if not 1 <= timeout <= MAX_TIMEOUT:
+        raise InvalidRequestError('timeout must be between 1 and %d seconds, not %s'
+                                  % (MAX_TIMEOUT, timeout if abs(timeout) < 10 ** 12 else 'a %d-digit number'
+                                     % len(str(abs(timeout)))))
+    return resolved
+
+
+def check_strings(params: Mapping[str, Any], secret: Iterable[str] = ()) -> None:
+    """Empty strings and control characters in any option are errors naming the option.
+
+    An empty string would otherwise fall back to a default the user did not ask
+    for (``uri: ''`` -> qemu:///system, ``owner: ''`` -> the default owner); a control
+    character can fake lines of the --diff tree, and NUL breaks every SDK.
+    """
+    secret = set(secret)
+    for name, value in params.items():
+        if isinstance(value, str):
+            if value == '' and name not in EMPTY_ALLOWED:
+                raise InvalidRequestError("%s must not be empty: leave it unset for its default" % name)
+            if name not in secret:
+                check_text(value, name, multiline=name in MULTILINE)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, str):
+                    if not item.strip():
+                        raise InvalidRequestError('%s must not contain an empty entry' % name)
+                    check_text(item, '%s entry' % name)
