@@ -190,6 +190,7 @@ def guard_restore_point(loop_results: Any, host: str, target: Optional[Mapping[s
         point['seconds'] = _number(ops[0].get('seconds')) if ops else None
         point['expires_at'] = snap.get('expires_at')
         point['power_state'] = snap.get('power_state') or (entry.get('guest') or {}).get('power_state')
+        point['memory'] = snap.get('memory')
         action = entry.get('action') or ''
         if entry.get('error') or action == 'failed' or entry.get('rolled_back'):
             why = (entry.get('error') or {}).get('msg') or entry.get('msg') or task.get('msg')
@@ -234,7 +235,10 @@ def guard_revert_power(point: Mapping[str, Any], wanted: str) -> str:
     """
     if wanted != 'before':
         return wanted
-    return {'running': 'on', 'off': 'off'}.get(str((point or {}).get('power_state')), 'restore')
+    point = point or {}
+    if point.get('memory'):
+        return 'restore'  # a memory snapshot brings the guest back exactly as it was
+    return {'running': 'on', 'off': 'off'}.get(str(point.get('power_state')), 'restore')
 
 
 def guard_failed_hosts(hosts: Iterable[str], hostvars: Mapping[str, Any]) -> List[str]:

@@ -89,7 +89,7 @@ def test_rollout_in_batches_reverts_only_the_broken_host(tmp_path, guests):
     stats = outcomes(result)
     assert result.rc != 0
     assert {h: s['outcome'] for h, s in stats.items()} == {
-        good1.name: 'succeeded', bad.name: 'reverted', good2.name: 'succeeded'}
+        good1.name: 'succeeded', bad.name: 'reverted', good2.name: 'succeeded'}, [s['msg'] for s in stats.values()]
     # only the broken host was reverted: its change is gone, the others keep theirs
     assert bad.has_pattern(BEFORE) and not bad.has_pattern(BROKEN)
     assert good1.has_pattern(GOOD) and good2.has_pattern(GOOD)

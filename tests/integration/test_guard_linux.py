@@ -54,7 +54,9 @@ def test_three_real_guests_two_per_batch_only_the_broken_one_is_reverted(tmp_pat
     }
     run = run_playbook('savepoint.virt.patch_rollout', extra,  # type: ignore[arg-type]
                        env={'ANSIBLE_INVENTORY': str(inventory(tmp_path, three)),
-                            'ANSIBLE_SHOW_CUSTOM_STATS': 'true'})
+                            'ANSIBLE_SHOW_CUSTOM_STATS': 'true'},
+                       # Python modules inside TCG guests on a loaded 2-core machine: no tight bound
+                       timeout=2400)
     stats = run.data.get('global_custom_stats', {}).get('savepoint_guard', {})
     assert {h: s['outcome'] for h, s in stats.items()} == {
         'web1': 'succeeded', 'web2': 'reverted', 'web3': 'succeeded'}, run.stderr[-3000:]
@@ -81,22 +83,3 @@ def test_three_real_guests_two_per_batch_only_the_broken_one_is_reverted(tmp_pat
         assert stat['snapshot_pause_seconds'] > 0
         assert stat['seconds']['snapshot'] > 0 and stat['seconds']['change'] > 0
 
-
-def test_a_change_that_cuts_the_host_off_is_reverted(tmp_path):
-    guests = start_guests(1, prefix='sp-guard-cut', with_python=True)
-    try:
-        guest = guests[0]
-        extra = {'guard_change_tasks': str(HERE / 'linux_cut_off.yml'), 'guard_connection_timeout': 30,
-                 'guard_health_checks': [{'port': 22}]}
-        run = run_playbook(HERE / 'guard.yml', extra,
-                           env={'ANSIBLE_INVENTORY': str(inventory(tmp_path, guests)),
-                                'ANSIBLE_SHOW_CUSTOM_STATS': 'true', 'ANSIBLE_LIMIT': 'web1'})
-        stats = run.data.get('global_custom_stats', {}).get('savepoint_guard', {})
-        assert run.rc != 0
-        assert stats['web1']['outcome'] == 'reverted', stats
-        assert stats['web1']['health_back'] is True, stats['web1']['msg']
-        assert 'reachable' in stats['web1']['error'], stats['web1']['error']
-        # SSH is back (the memory snapshot had it running) and the change's file is gone
-        assert guest.ssh('test -e /data/guard-change', check=False).returncode == 1
-    finally:
-        guests.destroy()

@@ -226,5 +226,6 @@ def test_revert_power_before_is_the_state_at_the_restore_point():
     assert guard_revert_power({'power_state': 'off'}, 'before') == 'off'
     assert guard_revert_power({'power_state': 'paused'}, 'before') == 'restore'
     assert guard_revert_power({'power_state': 'running'}, 'off') == 'off'
+    assert guard_revert_power({'power_state': 'running', 'memory': True}, 'before') == 'restore'
     point = guard_restore_point(_bulk([('a', 'created')]), 'a')
     assert point['power_state'] is None  # the bulk fixture records none
