@@ -124,6 +124,7 @@ def run_table(provider: str, connection: Dict[str, Any], names: Dict[str, str], 
 
 
 # -- libvirt's test driver: in the fast set --------------------------------------------------------------
+@pytest.mark.playbook
 def test_bad_input_on_the_libvirt_test_driver():
     # The same cases run through both modules on real libvirt (test_bad_input_on_libvirt_qemu); here
     # each goes through one of them, taking turns, to keep the fast set fast.

@@ -9,6 +9,8 @@ were accepted and used, without contacting anything but loopback.
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import socket
 import subprocess
@@ -23,6 +25,7 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.playbook
 def test_one_group_of_module_defaults_serves_every_module(tmp_path: Path):
     port = closed_port()
     defaults = {'uri': 'test:///default', 'hostname': '127.0.0.1', 'port': port, 'username': 'u',

@@ -15,6 +15,10 @@ import ee_context  # noqa: E402
 REPO = ee_context.REPO
 
 
+# ansible-galaxy build + ansible-builder create (about 20 s): in make test, not test-fast
+pytestmark = pytest.mark.playbook
+
+
 def req_lines(path: Path) -> list:
     """Requirement lines of a pip file, following -r like pip and ansible-builder do."""
     found = []

@@ -82,4 +82,3 @@ def test_three_real_guests_two_per_batch_only_the_broken_one_is_reverted(tmp_pat
     for stat in stats.values():
         assert stat['snapshot_pause_seconds'] > 0
         assert stat['seconds']['snapshot'] > 0 and stat['seconds']['change'] > 0
-

@@ -12,7 +12,8 @@ cd "$repo"
 # ansible-core series : Python. 2.16's controller runs on 3.10-3.12 (3.10 is the lowest
 # Python a 2.16 controller accepts); 2.20+ need Python >= 3.12.
 MATRIX=${SAVEPOINT_MATRIX:-"2.16:3.10 2.21:3.13"}
-FAST='not (qemu or vmware or openstack)'
+# The same selection as make test-fast (unit tests and the libvirt test driver).
+FAST='not (qemu or vmware or openstack or ee or browser or playbook)'
 
 floor=$(sed -n "s/^requires_ansible: *['\"]>=\([0-9]*\.[0-9]*\)\.[0-9]*['\"].*/\1/p" meta/runtime.yml)
 lowest=${MATRIX%%:*}
