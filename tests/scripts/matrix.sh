@@ -46,7 +46,8 @@ for pair in $MATRIX; do
     }
     venv=$repo/.cache/matrix/core$core-py$pyver
     spec="ansible-core>=$core,<$next"
-    inputs=$(printf '%s\n' "$py" "$spec" "$(cat requirements.txt)" | sha256sum | cut -c1-16)
+    # what goes into a venv: rebuilt when any of it changes (this script included)
+    inputs=$(printf '%s\n' "$py" "$spec" "$(cat requirements.txt)" "$(cat "$0")" | sha256sum | cut -c1-16)
     (
         flock 9  # other checkouts on this machine share .cache
         if [ "$(cat "$venv/.inputs" 2>/dev/null)" != "$inputs" ]; then
@@ -55,8 +56,10 @@ for pair in $MATRIX; do
             "$py" -m venv "$venv"
             "$venv/bin/python" -m pip install -q --upgrade pip
             # the collection's own Python deps (libvirt-python & co.), the test runner, and
-            # ansible-runner (imported by an integration test module the fast set collects)
-            "$venv/bin/python" -m pip install -q "$spec" -r requirements.txt pytest pytest-xdist ansible-runner
+            # what test modules the fast set collects import at module level (ansible-runner,
+            # bindep for the EE checks, pillow for the report screenshot), though it deselects them
+            "$venv/bin/python" -m pip install -q "$spec" -r requirements.txt pytest pytest-xdist ansible-runner \
+                bindep pillow
             echo "$inputs" > "$venv/.inputs"
         fi
     ) 9>"$venv.lock"
