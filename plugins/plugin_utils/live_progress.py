@@ -46,6 +46,8 @@ display = Display()
 PROGRESS_EVERY = 10.0
 #: task variable that turns the controller path off (the module then runs as usual)
 SWITCH = 'savepoint_live_progress'
+#: the AnsibleModule methods the controller path redirects (where params, the result and log lines go)
+HOOKS = ('_load_params', '_record_module_result', 'log')
 
 
 class Tracker:
@@ -149,6 +151,10 @@ class SnapshotAction(ActionBase):
     def _on_controller(self, task_vars: Dict[str, Any]) -> bool:
         if self._task.async_val:
             return False
+        if not all(name in basic.AnsibleModule.__dict__ for name in HOOKS):
+            # an ansible-core without the hooks the controller path redirects (2.16 has no
+            # _record_module_result): the module runs as a module, with progress at the end
+            return False
         if str(task_vars.get(SWITCH, True)).lower() in ('false', 'no', 'off', '0'):
             return False
         if getattr(self._connection, 'transport', None) not in ('local', 'ansible.builtin.local'):
@@ -200,6 +206,9 @@ class SnapshotAction(ActionBase):
 
         def load_params(module: Any) -> None:
             module.params = copy.deepcopy(args)
+            if hasattr(basic, '_PARSED_MODULE_ARGS'):
+                # newer ansible-core reads the parsed arguments again when it formats the result
+                basic._PARSED_MODULE_ARGS = copy.deepcopy(args)  # pylint: disable=protected-access
 
         def record(module: Any, result: Dict[str, Any]) -> None:
             recorded['result'] = result
@@ -213,7 +222,8 @@ class SnapshotAction(ActionBase):
         environment: Dict[str, str] = {}
         self._compute_environment_string(environment)
         saved_env = dict(os.environ)
-        saved = {name: basic.AnsibleModule.__dict__[name] for name in ('_load_params', '_record_module_result', 'log')}
+        saved = {name: basic.AnsibleModule.__dict__[name] for name in HOOKS}
+        saved_parsed = getattr(basic, '_PARSED_MODULE_ARGS', None)
         stop = threading.Event()
 
         def beat() -> None:
@@ -242,6 +252,8 @@ class SnapshotAction(ActionBase):
             sys.stdout, sys.stderr = stdout, stderr
             for name, value in saved.items():
                 setattr(basic.AnsibleModule, name, value)
+            if hasattr(basic, '_PARSED_MODULE_ARGS'):
+                basic._PARSED_MODULE_ARGS = saved_parsed  # pylint: disable=protected-access
             os.environ.clear()
             os.environ.update(saved_env)
             if ticker.is_alive():
