@@ -193,8 +193,8 @@ class SnapshotAction(ActionBase):
         host = self._task.delegate_to or 'localhost'
         try:
             timeout = float(args.get('timeout') or 600)
-        except (TypeError, ValueError):
-            timeout = 600.0    # the module refuses it itself
+        except (TypeError, ValueError, OverflowError):
+            timeout = 600.0    # the module refuses it itself, naming the option
         tracker = Tracker(timeout)
         recorded: Dict[str, Any] = {}
 
