@@ -72,7 +72,12 @@ def test_a_create_that_is_not_waited_for_is_owned_from_the_start(servers, sdk, r
     server = servers.boot(boot_from_volume=boot_from_volume)
     ref = GuestRef(id=server.id)
     started = runner.run('present', ref, 'nowait', expires_in='1d', wait=False)
-    assert started['results'][0]['action'] == 'started'
+    entry = started['results'][0]
+    # The result tells the truth (issue 9): 'started' while Glance still saves the image, 'created'
+    # only when the operation really was finished when the task returned. Seen both ways in full runs
+    # on a loaded machine (why the create was already finished there is not yet understood).
+    assert entry['action'] in ('started', 'created'), entry
+    assert all(op['done'] for op in entry['operations']) == (entry['action'] == 'created'), entry
     snap = runner.snapshots(ref)['nowait']
     assert snap.owner == 'savepoint.virt' and snap.expires_at
     sdk.image.wait_for_status(sdk.image.get_image(snap.id), status='active', failures=['killed'], interval=0.5,
