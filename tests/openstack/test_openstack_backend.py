@@ -73,9 +73,10 @@ def test_a_create_that_is_not_waited_for_is_owned_from_the_start(servers, sdk, r
     ref = GuestRef(id=server.id)
     started = runner.run('present', ref, 'nowait', expires_in='1d', wait=False)
     entry = started['results'][0]
-    # The result tells the truth (issue 9): 'started' while Glance still saves the image, 'created'
-    # only when the operation really was finished when the task returned. Seen both ways in full runs
-    # on a loaded machine (why the create was already finished there is not yet understood).
+    # The result tells the truth (issue 9): 'started' while Glance still saves the image of an
+    # image-backed server; 'created' when the operation was finished when the task returned, as for a
+    # boot-from-volume server (createImage returns once that image is active, and the backend finishes
+    # the operation at once so the snapshot is owned from the start).
     assert entry['action'] in ('started', 'created'), entry
     assert all(op['done'] for op in entry['operations']) == (entry['action'] == 'created'), entry
     snap = runner.snapshots(ref)['nowait']
