@@ -195,7 +195,8 @@ class SnapshotEngine(ResultBuilder):
         for guest in guests:
             snapshots = self.backend.list_snapshots(guest)
             warnings.extend(marker_warnings(guest, snapshots))
-            reports.append({'guest': guest.to_dict(), 'snapshots': [s.to_dict() for s in snapshots],
+            reports.append({'guest': guest.to_dict(), 'provider': guest.provider or self.backend.provider,
+                            'snapshots': [s.to_dict() for s in snapshots],
                             'current': next((s.name for s in snapshots if s.current), None),
                             'tree': render_tree(snapshots)})
         count = sum(len(r['snapshots']) for r in reports)
@@ -203,6 +204,10 @@ class SnapshotEngine(ResultBuilder):
                 'snapshots': reports[0]['snapshots'] if refs and len(reports) == 1 else None,
                 'msg': '%d snapshot%s on %d guest%s' % (count, '' if count == 1 else 's',
                                                         len(reports), '' if len(reports) == 1 else 's')}
+
+    def _provider(self, plan: GuestPlan) -> str:
+        """The provider of one guest, for messages (a guest of a set across providers carries its own)."""
+        return plan.guest.provider or self.backend.provider
 
     # -- phase 1: look ---------------------------------------------------------
     def _find(self, request: Request) -> List[Guest]:
@@ -224,7 +229,7 @@ class SnapshotEngine(ResultBuilder):
     # -- phase 2: decide (no writes) -------------------------------------------
     def _decide_present(self, request: Request, plan: GuestPlan) -> None:
         if request.renames:
-            _rename.decide(request, plan, find_by_name, self.backend.provider)
+            _rename.decide(request, plan, find_by_name, self._provider(plan))
             return
         spec = dataclasses.replace(request.spec or SnapshotSpec(name=''), name=request.snapshot_name or '')
         existing = find_by_name(plan.snapshots, spec.name, plan.guest)
@@ -241,7 +246,7 @@ class SnapshotEngine(ResultBuilder):
             plan.warnings.extend(self._existing_warnings(request, plan.guest, existing))
             return
         caps = plan.capabilities
-        provider = self.backend.provider
+        provider = self._provider(plan)
         if spec.kind == 'external' and not caps.external:
             raise UnsupportedError(caps.why_not('external', '%s cannot take external snapshots' % provider))
         if spec.kind == 'internal' and not caps.internal:
@@ -294,7 +299,7 @@ class SnapshotEngine(ResultBuilder):
         if request.remove_children and kids and not plan.capabilities.delete_children:
             raise UnsupportedError(plan.capabilities.why_not(
                 'delete_children', '%s cannot delete a snapshot together with its children'
-                % self.backend.provider))
+                % self._provider(plan)))
         plan.action = 'delete'
         plan.targets = [snap]
         if kids and request.remove_children:
@@ -310,7 +315,7 @@ class SnapshotEngine(ResultBuilder):
         if len(plan.snapshots) > len(roots) and not plan.capabilities.delete_children:
             raise UnsupportedError(plan.capabilities.why_not(
                 'delete_children', '%s cannot delete a snapshot together with its children'
-                % self.backend.provider))
+                % self._provider(plan)))
         plan.action = 'delete'
         plan.targets = roots
         plan.reasons.append('all %d snapshot%s: %s' % (len(plan.snapshots), '' if len(plan.snapshots) == 1 else 's',
@@ -325,10 +330,10 @@ class SnapshotEngine(ResultBuilder):
         caps = plan.capabilities
         if not caps.revert:
             raise UnsupportedError(caps.why_not('revert', '%s cannot revert guest %s'
-                                                % (self.backend.provider, plan.guest.name)))
+                                                % (self._provider(plan), plan.guest.name)))
         if snap.kind == 'external' and not caps.revert_external:
             raise UnsupportedError(caps.why_not('revert_external', '%s cannot revert to external snapshots'
-                                                % self.backend.provider))
+                                                % self._provider(plan)))
         self.backend.prepare_revert(plan.guest, snap)
         plan.action = 'revert'
         plan.targets = [snap]
@@ -410,7 +415,7 @@ class SnapshotEngine(ResultBuilder):
                     plan.created = made or find_by_name(plan.after or [], request.snapshot_name or '', plan.guest)
                     if plan.created is None:
                         raise ProviderError("%s reported snapshot '%s' of guest '%s' as created, but it is not "
-                                            "there" % (self.backend.provider, request.snapshot_name, plan.guest.name))
+                                            "there" % (self._provider(plan), request.snapshot_name, plan.guest.name))
             except SavepointError as exc:
                 plan.error = exc
             except Exception as exc:  # pylint: disable=broad-except  # reported per guest, set rolled back

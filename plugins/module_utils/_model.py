@@ -119,6 +119,9 @@ class GuestRef:
     uuid: Optional[str] = None
     id: Optional[str] = None       # provider object id: VMware moid, OpenStack server id
     folder: Optional[str] = None   # narrows a name lookup where the provider has folders
+    #: the provider of this guest in a set across providers (a ``guests`` entry's ``provider``);
+    #: None when the task's one provider manages every guest
+    provider: Optional[str] = None
 
     def describe(self) -> str:
         if self.id:
@@ -185,6 +188,9 @@ class Guest:
     handle: Any = field(default=None, repr=False, compare=False)
     #: what only this provider knows of the guest (VMware: consolidation_needed); empty for most
     provider_details: Dict[str, Any] = field(default_factory=dict, compare=False)
+    #: which provider manages it; set by the cross-provider backend (_composite.py), which routes
+    #: every call on this guest by it; '' when the task's one backend manages every guest
+    provider: str = field(default='', compare=False)
 
     def to_dict(self) -> Dict[str, Any]:
         return {'name': self.name, 'id': self.id, 'power_state': self.power_state,

@@ -6,14 +6,16 @@ plain option tables, one runner, one error handler. Modules stay a few lines."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import traceback
-from typing import Any, Dict, List, Sequence, Type
+from typing import Any, Dict, List, Optional, Sequence, Type
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible.module_utils.parsing.convert_bool import BOOLEANS, boolean
 
 from ._backend import SnapshotBackend
+from ._composite import composite_for
 from ._engine import Request, SnapshotEngine
 from ._errors import InvalidRequestError, SavepointError
 from ._model import POWER_AFTER_REVERT, QUIESCE_POLICIES, SNAPSHOT_KINDS, GuestRef, SnapshotSpec, normalise_description
@@ -114,7 +116,8 @@ def snapshot_argument_spec(backends: Sequence[Type[SnapshotBackend]], with_provi
         'consolidate': {'type': 'str', 'choices': ['auto', 'true', 'false']},
     })
     if with_provider:
-        spec['provider'] = {'type': 'str', 'required': True, 'choices': sorted(b.provider for b in backends)}
+        # not required: a set across providers names them in its guests entries (choose_backend)
+        spec['provider'] = {'type': 'str', 'choices': sorted(b.provider for b in backends)}
     return spec
 
 
@@ -123,7 +126,8 @@ def info_argument_spec(backends: Sequence[Type[SnapshotBackend]], with_provider:
     # from the group's module_defaults, and reading snapshots creates nothing.
     spec = shared_spec()
     if with_provider:
-        spec['provider'] = {'type': 'str', 'required': True, 'choices': sorted(b.provider for b in backends)}
+        # not required: a set across providers names them in its guests entries (choose_backend)
+        spec['provider'] = {'type': 'str', 'choices': sorted(b.provider for b in backends)}
     return spec
 
 
@@ -162,11 +166,58 @@ def make_module(argument_spec: Dict[str, Any]) -> AnsibleModule:
                            mutually_exclusive=MUTUALLY_EXCLUSIVE)
 
 
-def choose_backend(module: AnsibleModule, backends: Sequence[Type[SnapshotBackend]]) -> Type[SnapshotBackend]:
-    wanted = module.params.get('provider')
-    if wanted is None:
-        return backends[0]
-    return next(b for b in backends if b.provider == wanted)
+def entry_providers(params: Dict[str, Any]) -> List[Optional[str]]:
+    """The ``provider`` of each ``guests`` entry (None where an entry names none)."""
+    found: List[Optional[str]] = []
+    for item in params.get('guests') or []:
+        if isinstance(item, dict) and 'provider' in item:
+            value = item['provider']
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidRequestError('guests entry %r: provider must be a non-empty string' % (item,))
+            found.append(value)
+        else:
+            found.append(None)
+    return found
+
+
+def choose_backend(params: Dict[str, Any], backends: Sequence[Type[SnapshotBackend]],
+                   neutral: bool = True) -> Type[SnapshotBackend]:
+    """The backend class of the task: one provider's, or a CompositeBackend for a set across providers.
+
+    How the task's ``provider`` option and the entries' ``provider`` keys combine (README, "One
+    restore point across providers"): with the option set, every entry is of that provider (an
+    entry may repeat it; another provider is an error); without it, every entry names its own
+    provider, and entries of two or more providers make one all-or-nothing set across them.
+    A provider module (libvirt_snapshot, ...) takes entries of its own provider only.
+    """
+    names = {b.provider: b for b in backends}
+    wanted = params.get('provider') if neutral else backends[0].provider
+    given = entry_providers(params)
+    for item, name in zip(params.get('guests') or [], given):
+        if name is None:
+            continue
+        if name not in names:
+            if neutral:
+                raise InvalidRequestError("guests entry %r: provider '%s' does not exist; use one of %s"
+                                          % (item, name, ', '.join(sorted(names))))
+            raise InvalidRequestError("guests entry %r: provider '%s': this module manages %s guests only; use "
+                                      "savepoint.virt.snapshot for a set across providers"
+                                      % (item, name, backends[0].provider))
+        if wanted is not None and name != wanted:
+            raise InvalidRequestError("guests entry %r: provider '%s' differs from the task's provider option '%s'; "
+                                      "leave the provider option out to take one set across providers"
+                                      % (item, name, wanted))
+    if wanted is not None:
+        return names[wanted]
+    if not given or None in given:
+        missing = [item for item, name in zip(params.get('guests') or [], given) if name is None]
+        raise InvalidRequestError('provider is required: set the provider option, or give every guests entry its '
+                                  'own provider%s' % (' (%s has none)' % ', '.join(repr(m) for m in missing[:3])
+                                                      if missing else ''))
+    used = sorted(set(n for n in given if n is not None))
+    if len(used) == 1:
+        return names[used[0]]
+    return composite_for([names[n] for n in used])
 
 
 def entry_keys(backend: Type[SnapshotBackend]) -> Dict[str, str]:
@@ -182,6 +233,14 @@ def entry_keys(backend: Type[SnapshotBackend]) -> Dict[str, str]:
     return keys
 
 
+def member_of(backend: Type[SnapshotBackend], provider: Optional[str]) -> Type[SnapshotBackend]:
+    """The backend class of one ``guests`` entry: a composite's member of that provider, else the backend."""
+    for member in getattr(backend, 'members', ()):
+        if member.provider == provider:
+            return member
+    return backend
+
+
 def guest_refs(params: Dict[str, Any], backend: Type[SnapshotBackend]) -> List[GuestRef]:
     """The guests the task names, refusing options this provider does not use (naming the option)."""
     given = {opt: params.get(opt) for opt in GUEST_OPTIONS if params.get(opt) is not None}
@@ -194,13 +253,18 @@ def guest_refs(params: Dict[str, Any], backend: Type[SnapshotBackend]) -> List[G
             raise InvalidRequestError('use either guests or one guest (%s), not both' % ', '.join(given))
         if not params['guests']:
             raise InvalidRequestError('guests must name at least one guest')
-        keys = entry_keys(backend)
+        crossing = bool(getattr(backend, 'members', ()))
         refs = []
         for item in params['guests']:
-            ref = GuestRef.from_value(item, keys, backend.provider)
-            if ref.folder is None and given.get('folder'):
-                ref = GuestRef(name=ref.name, uuid=ref.uuid, id=ref.id, folder=given['folder'])
-            refs.append(ref)
+            provider = item.get('provider') if isinstance(item, dict) else None
+            if isinstance(item, dict):
+                # choose_backend() has checked it: the task's provider, or a member of the set
+                item = {k: v for k, v in item.items() if k != 'provider'}
+            owner = member_of(backend, provider)
+            ref = GuestRef.from_value(item, entry_keys(owner), owner.provider)
+            if ref.folder is None and given.get('folder') and 'folder' in owner.guest_fields:
+                ref = dataclasses.replace(ref, folder=given['folder'])
+            refs.append(dataclasses.replace(ref, provider=owner.provider) if crossing else ref)
         return refs
     if not given or set(given) == {'folder'}:
         return []
@@ -327,7 +391,7 @@ def run_snapshot_module(module: AnsibleModule, backends: Sequence[Type[SnapshotB
 
     doing = 'reading the options'
     try:
-        backend_cls = choose_backend(module, backends)
+        backend_cls = choose_backend(module.params, backends, 'provider' in module.params)
         refuse_foreign_spec_options(module.params, backend_cls, backends)
         request = build_request(module.params, backend_cls, module_name)
         request.validate()
@@ -356,7 +420,7 @@ def run_snapshot_module(module: AnsibleModule, backends: Sequence[Type[SnapshotB
 def run_info_module(module: AnsibleModule, backends: Sequence[Type[SnapshotBackend]]) -> None:
     doing = 'reading the options'
     try:
-        backend_cls = choose_backend(module, backends)
+        backend_cls = choose_backend(module.params, backends, 'provider' in module.params)
         check_own_strings(module.params, backend_cls)
         refs = guest_refs(module.params, backend_cls)
         doing = 'reading snapshots from %s' % backend_cls.provider

@@ -36,10 +36,12 @@ class ResultBuilder:
         if len(plans) == 1 and error is not None:
             error.details.setdefault('results', results)
             return error
-        what = ', '.join("'%s': %s" % (p.guest.name, p.error.msg if p.error else '') for p in failed)
+        what = ', '.join("'%s'%s: %s" % (p.guest.name, ' (%s)' % p.guest.provider if p.guest.provider else '',
+                                         p.error.msg if p.error else '') for p in failed)
         msg = '%d of %d guests failed (%s)' % (len(failed), len(plans), what)
         if rolled_back:
-            removed = [p.guest.name for p in plans if p.rollback == 'removed']
+            removed = ['%s%s' % (p.guest.name, ' (%s)' % p.guest.provider if p.guest.provider else '')
+                       for p in plans if p.rollback == 'removed']
             stuck = [p for p in plans if p.rollback.startswith('FAILED')]
             msg += '; snapshot set rolled back: %s removed from %s' % (
                 request.snapshot_name, ', '.join(removed) if removed else 'no guest')
@@ -59,6 +61,7 @@ class ResultBuilder:
             outcome = 'failed'
         result: Dict[str, Any] = {
             'guest': plan.guest.to_dict(),
+            'provider': plan.guest.provider or self.backend.provider,
             'action': outcome,
             'changed': plan.action != 'none' and plan.error is None and not plan.rolled_back,
             'snapshot': snapshot.to_dict() if snapshot else None,

@@ -69,6 +69,11 @@ guests:
             - 'VMware: C(consolidation_needed) (vSphere''s C(runtime.consolidationNeeded)): a removal left delta
               disks that need consolidating (read after the task, so after any removal it made).'
           type: dict
+    provider:
+      description:
+        - The provider of this guest; with O(guests) entries of several providers (savepoint.virt.snapshot_info)
+          each guest's own.
+      type: str
     snapshots:
       description:
         - The guest's snapshot records, with the keys of RV(savepoint.virt.snapshot#module:results[].snapshot)

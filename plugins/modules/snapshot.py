@@ -131,6 +131,11 @@ results:
             - 'VMware: C(consolidation_needed) (vSphere''s C(runtime.consolidationNeeded)): a removal left delta
               disks that need consolidating (read after the task, so after any removal it made).'
           type: dict
+    provider:
+      description:
+        - The provider of this guest (V(libvirt), V(vmware), V(openstack)); in a set across providers
+          (savepoint.virt.snapshot with O(guests) entries of several providers) each guest's own.
+      type: str
     action:
       description: What was done on this guest (see RV(action)); V(failed) when it failed.
       type: str
