@@ -156,6 +156,15 @@ def test_only_the_providers_a_request_names_are_connected():
     assert 'gamma' not in MADE and MADE['alpha'][0].connected and MADE['beta'][0].connected
 
 
+def test_every_providers_operations_are_waited_for_to_their_end():
+    SETUP['alpha'] = {'polls': 3}
+    SETUP['beta'] = {'polls': 2}
+    result = run(composite_for([Alpha, Beta]), present('pre', refs(('alpha', 'a1'), ('beta', 'b1'), ('alpha', 'a2'))))
+    assert [r['action'] for r in result['results']] == ['created'] * 3
+    assert all(op['done'] for r in result['results'] for op in r['operations'])
+    assert names('alpha', 'a1') == names('alpha', 'a2') == names('beta', 'b1') == ['pre']
+
+
 def test_wait_groups_per_provider_and_one_failing_waiter_leaves_the_others_waited_for():
     SETUP['alpha'] = {'polls': 3, 'wait_error': ProviderError('alpha went away')}
     SETUP['beta'] = {'polls': 3}
