@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ansible_collections.savepoint.virt.plugins.module_utils._errors import InvalidRequestError
 from ansible_collections.savepoint.virt.plugins.module_utils._model import parse_duration
+from ansible_collections.savepoint.virt.plugins.module_utils._providers import BACKENDS
 
 PROVIDERS = ('libvirt', 'openstack', 'vmware')
 OUTCOMES = ('succeeded', 'reverted', 'revert_failed', 'failed_before_snapshot', 'cleanup_failed')
@@ -133,8 +134,38 @@ def guard_run_id(hostvars: Mapping[str, Any], hosts: Iterable[str], job_id: Any,
     return str(now)
 
 
+def _connection_of(hostvars: Mapping[str, Any], host: str) -> Dict[str, Any]:
+    connection = (hostvars.get(host) or {}).get('savepoint_connection') or {}
+    return dict(connection) if isinstance(connection, Mapping) else {}
+
+
+def _clash(hostvars: Mapping[str, Any], groups: List[Dict[str, Any]]) -> bool:
+    """Whether these groups' connections disagree on an option their providers share (validate_certs,
+    VMware's and OpenStack's): one task holds each option once, so a value -- or its absence -- would
+    silently change the other provider's connection. Such groups get tasks of their own."""
+    tables = {backend.provider: backend.connection_options for backend in BACKENDS}
+    connections = [(g['provider'], _connection_of(hostvars, g['connection_host'])) for g in groups]
+    for key in set().union(*(set(c) for _p, c in connections)):
+        values = {json.dumps(c.get(key), sort_keys=True, default=str) if key in c else '<unset>'
+                  for provider, c in connections if key in tables.get(provider, {})}
+        if len(values) > 1:
+            return True
+    return False
+
+
 def guard_batch(hosts: Iterable[str], hostvars: Mapping[str, Any]) -> List[Dict[str, Any]]:
-    """The bulk snapshot tasks of a batch: one per provider and connection."""
+    """The bulk snapshot tasks of a batch.
+
+    Hosts of one provider and connection share one task. When the batch spans providers, one
+    group of each provider is joined into ONE task across providers (``guests`` entries with
+    their ``provider``, savepoint.virt.snapshot without ``provider``), so the batch's restore
+    points are one all-or-nothing set (guard_revert_together) whatever the guests run on. What
+    cannot join -- a second connection of one provider (one task holds one connection per
+    provider), or connections giving a shared option two values -- gets a task of its own.
+    Each task: ``provider`` (the task's option; None across providers), ``label``, ``hosts``
+    and ``guests`` in the same order, and ``connection_hosts`` whose savepoint_connection the
+    task's module_defaults unite (the hosts, never the values, so no secret is in the loop item).
+    """
     groups: Dict[Any, Dict[str, Any]] = {}
     for host in hosts:
         target = (hostvars.get(host) or {}).get('__guard_target')
@@ -145,7 +176,24 @@ def guard_batch(hosts: Iterable[str], hostvars: Mapping[str, Any]) -> List[Dict[
                                         'hosts': [], 'guests': []})
         group['hosts'].append(host)
         group['guests'].append(target['ref'])
-    return list(groups.values())
+    first: Dict[str, Dict[str, Any]] = {}
+    for group in groups.values():
+        first.setdefault(group['provider'], group)
+    joined = list(first.values())
+    if len(joined) < 2 or _clash(hostvars, joined):
+        joined = []
+    tasks: List[Dict[str, Any]] = []
+    if joined:
+        providers = sorted(g['provider'] for g in joined)
+        tasks.append({'provider': None, 'label': '+'.join(providers),
+                      'connection_hosts': [g['connection_host'] for g in joined],
+                      'hosts': [h for g in joined for h in g['hosts']],
+                      'guests': [dict(ref, provider=g['provider']) for g in joined for ref in g['guests']]})
+    for group in groups.values():
+        if any(group is g for g in joined):
+            continue
+        tasks.append(dict(group, label=group['provider'], connection_hosts=[group['connection_host']]))
+    return tasks
 
 
 def _number(value: Any) -> Optional[float]:

@@ -111,7 +111,7 @@ def test_rollout_in_batches_reverts_only_the_broken_host(tmp_path, guests):
     table = summary(result)
     assert table[-1] == '3 hosts: succeeded 2, reverted 1', table
     # the two batches: the restore points of a batch are one task (per provider), not one per host
-    bulk = [t for t in result.tasks() if t['name'].endswith("Take the batch's restore points, one task per provider")]
+    bulk = [t for t in result.tasks() if t['name'].endswith("Take the batch's restore points in one task")]
     assert len(bulk) == 2 and [len(t['result']['results']) for t in bulk] == [1, 1]
     assert [len(t['result']['results'][0]['results']) for t in bulk] == [2, 1]
 

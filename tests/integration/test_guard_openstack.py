@@ -40,7 +40,7 @@ def test_guard_on_openstack_reverts_the_failed_server_only(tmp_path, servers):
     assert {h: s['outcome'] for h, s in stats.items()} == {ok.name: 'succeeded', 'db': 'reverted'}, \
         [s.get('msg') for s in stats.values()]
     assert run.rc != 0 and stats['db']['provider'] == 'openstack' and stats['db']['guest'] == bad.name
-    bulk = [t for t in run.tasks() if t['name'].endswith("Take the batch's restore points, one task per provider")]
+    bulk = [t for t in run.tasks() if t['name'].endswith("Take the batch's restore points in one task")]
     assert len(bulk) == 1 and len(bulk[0]['result']['results'][0]['results']) == 2
     revert = next(t['result'] for t in run.tasks()
                   if t['name'].endswith('Revert to the restore point') and t['host'] == 'db')

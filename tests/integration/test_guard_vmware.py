@@ -50,7 +50,7 @@ def test_guard_on_vcsim_reverts_the_failed_vm_only(tmp_path, vcsim_inventory):
         [s.get('msg') for s in stats.values()]
     assert stats['db']['guest'] == bad_vm.config.uuid and stats['db']['provider'] == 'vmware'
     # one bulk task took both restore points
-    bulk = [t for t in run.tasks() if t['name'].endswith("Take the batch's restore points, one task per provider")]
+    bulk = [t for t in run.tasks() if t['name'].endswith("Take the batch's restore points in one task")]
     assert len(bulk) == 1 and len(bulk[0]['result']['results'][0]['results']) == 2
     revert = next(t['result'] for t in run.tasks()
                   if t['name'].endswith('Revert to the restore point') and t['host'] == 'db')

@@ -81,14 +81,37 @@ def _hostvars():
     }
 
 
-def test_batch_is_one_task_per_provider_and_connection_without_broken_hosts():
+def test_batch_is_one_task_across_providers_and_one_per_further_connection_without_broken_hosts():
     groups = guard_batch(['a', 'b', 'c', 'd', 'e', 'f'], _hostvars())
-    assert [(g['provider'], g['hosts'], g['guests']) for g in groups] == [
-        ('libvirt', ['a', 'b'], [{'name': 'a'}, {'name': 'b'}]),
-        ('vmware', ['c'], [{'uuid': '42-1'}]),
-        ('libvirt', ['d'], [{'name': 'd'}]),
+    assert [(g['provider'], g['label'], g['hosts'], g['guests']) for g in groups] == [
+        (None, 'libvirt+vmware', ['a', 'b', 'c'],
+         [{'name': 'a', 'provider': 'libvirt'}, {'name': 'b', 'provider': 'libvirt'},
+          {'uuid': '42-1', 'provider': 'vmware'}]),
+        # a second libvirt connection cannot join: one task holds one connection per provider
+        ('libvirt', 'libvirt', ['d'], [{'name': 'd'}]),
     ]
-    assert groups[0]['connection_host'] == 'a'
+    assert groups[0]['connection_hosts'] == ['a', 'c'] and groups[1]['connection_hosts'] == ['d']
+
+
+def test_batch_of_one_provider_is_one_task_of_that_provider():
+    hostvars = {h: {'__guard_target': guard_target(h, 'libvirt', connection={'uri': 'qemu:///system'})}
+                for h in ('a', 'b')}
+    assert [(g['provider'], g['hosts'], g['guests'], g['connection_hosts']) for g in guard_batch(['a', 'b'], hostvars)] \
+        == [('libvirt', ['a', 'b'], [{'name': 'a'}, {'name': 'b'}], ['a'])]
+
+
+def test_connections_giving_a_shared_option_two_values_are_not_joined():
+    vm = {'hostname': 'vc', 'validate_certs': False}
+    os_ = {'cloud': 'c', 'validate_certs': True}
+    hostvars = {'v': {'savepoint_connection': vm, '__guard_target': guard_target('v', 'vmware', connection=vm)},
+                'o': {'savepoint_connection': os_, '__guard_target': guard_target('o', 'openstack', connection=os_)}}
+    assert [g['provider'] for g in guard_batch(['v', 'o'], hostvars)] == ['vmware', 'openstack']
+    # given for one provider only, it would silently apply to the other too
+    del os_['validate_certs']
+    assert [g['provider'] for g in guard_batch(['v', 'o'], hostvars)] == ['vmware', 'openstack']
+    os_['validate_certs'] = False
+    hostvars['o']['__guard_target'] = guard_target('o', 'openstack', connection=os_)
+    assert [g['provider'] for g in guard_batch(['v', 'o'], hostvars)] == [None]
 
 
 def _bulk(actions, failed=False, msg='ok', rolled_back=False):
