@@ -25,6 +25,12 @@ options:
       - Several guests in one task. Each entry is a guest name, or a dict with one of
         C(name), C(uuid) (libvirt, VMware), C(moid) (VMware) or C(id)/C(server_id) (OpenStack server id),
         and C(folder) (VMware). A key the provider does not use is an error naming it.
+      - 'An entry may carry C(provider): in M(savepoint.virt.snapshot) and M(savepoint.virt.snapshot_info)
+        without their O(provider) option, entries of several providers make ONE task across them
+        (for example C({provider: vmware, name: app01}) and C({provider: openstack, server_id: ...})),
+        each provider''s connection options given once; a snapshot set is then all or nothing across the
+        providers: a failed create on one removes what was taken on the others. A provider module takes
+        entries of its own provider only.'
       - When snapshots are taken, the guests form a snapshot set (all or nothing, see C(all_or_nothing)).
       - Operations on different guests run side by side where the provider allows it.
     type: list

@@ -9,8 +9,9 @@ short_description: Take, revert, delete and prune snapshots on any supported pro
 version_added: 0.1.0
 description:
   - The provider-neutral face of this collection, for roles and job templates that should not care
-    where a guest runs. O(provider) picks the backend; every other option means the same for every
-    provider, and the result has the same schema.
+    where a guest runs. O(provider) picks the backend (or each O(guests) entry names its own, for one
+    all-or-nothing set across providers); every other option means the same for every provider, and
+    the result has the same schema.
   - Connection options of every provider are accepted, so one C(module_defaults) group
     (C(group/savepoint.virt.snapshot)) can serve all modules; the options of other providers are ignored.
   - Each provider's details (what it can and cannot do) are in its own module,
@@ -19,8 +20,11 @@ options:
   provider:
     description:
       - Which backend manages the guest.
+      - Required unless every O(guests) entry names its own C(provider). With it set, every entry is
+        that provider's (an entry naming another provider is an error). Without it, entries of several
+        providers make one task across them (see O(guests)); the result's RV(provider) is then their names
+        joined by C(+), and each guest's own provider is in RV(results[].provider).
     type: str
-    required: true
     choices: [libvirt, openstack, vmware]
 extends_documentation_fragment:
   # ours first: on a clash the first fragment listed wins
@@ -71,6 +75,20 @@ EXAMPLES = r'''
         provider: libvirt
         guests: [app01, app02, db01]
         snapshot_name: release-42
+
+- name: One restore point across providers, all or nothing (no provider option; each entry names its own)
+  savepoint.virt.snapshot:
+    guests:
+      - {provider: libvirt, name: web01}
+      - {provider: vmware, name: app01}
+      - {provider: openstack, server_id: 5b1e0c4e-0a51-4bd4-9b6c-3a3f2d1f3f0e}
+    snapshot_name: release-42
+    expires_in: 3d
+  module_defaults:
+    group/savepoint.virt.snapshot:
+      uri: qemu+ssh://root@kvm01/system
+      hostname: vcenter.example.com
+      cloud: prod
 '''
 
 RETURN = r'''
@@ -80,7 +98,9 @@ msg:
   type: str
   sample: "created snapshot 'pre-patch' of guest 'web01' (guest blocked 0.013s)"
 provider:
-  description: The provider that ran the task.
+  description:
+    - The provider that ran the task; for a set across providers their names joined by C(+)
+      (V(libvirt+openstack+vmware)).
   returned: success
   type: str
   sample: libvirt

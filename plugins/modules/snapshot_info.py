@@ -14,8 +14,11 @@ options:
   provider:
     description:
       - Which backend to ask.
+      - Required unless every O(guests) entry names its own C(provider). With it set, every entry is
+        that provider's (an entry naming another provider is an error). Without it, entries of several
+        providers make one task across them (see O(guests)); the result's RV(provider) is then their names
+        joined by C(+), and each guest's own provider is in RV(guests[].provider).
     type: str
-    required: true
     choices: [libvirt, openstack, vmware]
 extends_documentation_fragment:
   # ours first: on a clash the first fragment listed wins
@@ -101,7 +104,7 @@ msg:
   type: str
   sample: 2 snapshots on 1 guest
 provider:
-  description: The provider that answered.
+  description: The provider that answered; for O(guests) entries of several providers their names joined by C(+).
   returned: success
   type: str
   sample: libvirt
