@@ -26,7 +26,7 @@ options:
         C(name), C(uuid) (libvirt, VMware), C(moid) (VMware) or C(id)/C(server_id) (OpenStack server id),
         and C(folder) (VMware). A key the provider does not use is an error naming it.
       - 'An entry may carry C(provider): in M(savepoint.virt.snapshot) and M(savepoint.virt.snapshot_info)
-        without their O(provider) option, entries of several providers make ONE task across them
+        without their C(provider) option, entries of several providers make ONE task across them
         (for example C({provider: vmware, name: app01}) and C({provider: openstack, server_id: ...})),
         each provider''s connection options given once; a snapshot set is then all or nothing across the
         providers: a failed create on one removes what was taken on the others. A provider module takes

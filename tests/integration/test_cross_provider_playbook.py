@@ -48,8 +48,8 @@ def test_one_set_over_vmware_and_openstack_through_the_modules(vcsim_inventory, 
     assert run.rc == 0, [t['result'].get('msg') for t in run.tasks() if t['result'].get('failed')]
 
     check = run.result('Check mode and diff')
-    assert [(r['provider'], r['action']) for r in check['results']] == [('vmware', 'would create'),
-                                                                         ('openstack', 'would create')]
+    assert [(r['provider'], r['action']) for r in check['results']] == [
+        ('vmware', 'would create'), ('openstack', 'would create')]
     assert '# guest %s' % vm.name in check['diff']['after'] and 'xprov' in check['diff']['after']
 
     made = run.result('Take the set')
@@ -67,11 +67,11 @@ def test_one_set_over_vmware_and_openstack_through_the_modules(vcsim_inventory, 
     assert 'Traceback' not in json.dumps(mismatch)
 
     reverted = run.result('Revert the set')
-    assert [(r['provider'], r['action']) for r in reverted['results']] == [('vmware', 'reverted'),
-                                                                            ('openstack', 'reverted')]
+    assert [(r['provider'], r['action']) for r in reverted['results']] == [
+        ('vmware', 'reverted'), ('openstack', 'reverted')]
     removed = run.result('Remove the set')
-    assert [(r['provider'], r['action']) for r in removed['results']] == [('vmware', 'deleted'),
-                                                                           ('openstack', 'deleted')]
+    assert [(r['provider'], r['action']) for r in removed['results']] == [
+        ('vmware', 'deleted'), ('openstack', 'deleted')]
     again = run.result('Remove it again (nothing to do)')
     assert again['changed'] is False and {r['action'] for r in again['results']} == {'absent'}
 

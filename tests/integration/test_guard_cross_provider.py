@@ -44,8 +44,8 @@ def servers():
         made.conn.close()
 
 
-def test_a_batch_across_three_providers_is_one_restore_point_task(tmp_path, tiny_guests, vcsim_inventory,
-                                                                   servers):
+def test_a_batch_across_three_providers_is_one_restore_point_task(
+        tmp_path, tiny_guests, vcsim_inventory, servers):
     kvm = tiny_guests()
     vm = vcsim_inventory.new_vm()
     server = servers.boot()

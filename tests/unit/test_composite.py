@@ -190,8 +190,8 @@ def test_check_mode_revert_and_absent_across_providers():
         assert '# guest a1' in checked['diff']['after'] and 'other' in checked['diff']['after']
         assert [w[0] for m in (MADE['alpha'][0], MADE['beta'][0]) for w in m.writes] == ['create', 'create']
         reverted = engine.run(Request(state='reverted', guests=guests, snapshot_name='pre'))
-        assert [(r['provider'], r['action']) for r in reverted['results']] == [('alpha', 'reverted'),
-                                                                                ('beta', 'reverted')]
+        assert [(r['provider'], r['action']) for r in reverted['results']] == [
+            ('alpha', 'reverted'), ('beta', 'reverted')]
         gone = engine.run(Request(state='absent', guests=guests, snapshot_name='pre'))
         assert [r['action'] for r in gone['results']] == ['deleted', 'deleted']
         info = engine.info(guests)
