@@ -29,7 +29,8 @@ def check(request: 'Request', plans: List['GuestPlan'], provider: str) -> None:
     for plan in plans:
         if plan.action == 'delete' and not plan.capabilities.consolidate:
             raise UnsupportedError(plan.capabilities.why_not(
-                'consolidate', '%s has no disk consolidation; leave consolidate unset' % provider))
+                'consolidate', '%s has no disk consolidation (guest %s); leave consolidate unset'
+                % (plan.guest.provider or provider, plan.guest.name)))
 
 
 def run(engine: 'SnapshotEngine', request: 'Request', active: List['GuestPlan']) -> None:

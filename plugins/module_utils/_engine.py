@@ -410,7 +410,7 @@ class SnapshotEngine(ResultBuilder):
                 if self.diff or (plan.action == 'create' and made is None) or plan.action == 'rename':
                     plan.after = self.backend.list_snapshots(plan.guest)
                 if plan.action == 'rename':
-                    plan.created = _rename.read_back(request, plan, plan.after or [], self.backend.provider)
+                    plan.created = _rename.read_back(request, plan, plan.after or [], self._provider(plan))
                 if plan.action == 'create':
                     plan.created = made or find_by_name(plan.after or [], request.snapshot_name or '', plan.guest)
                     if plan.created is None:
