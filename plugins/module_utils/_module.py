@@ -249,8 +249,7 @@ def build_request(params: Dict[str, Any], backend: Type[SnapshotBackend], module
     if state == 'present' and not renames:
         marker = make_marker(params['owner'], 'savepoint.virt.%s' % module_name, params['expires_in'])
         options = {k: params.get(k) for k in backend.spec_options}
-        spec = SnapshotSpec(name=params.get('snapshot_name') or '',
-                            description=normalise_description(params['description']),
+        spec = SnapshotSpec(description=normalise_description(params['description']),
                             memory=params['memory'], quiesce=params['quiesce'], kind=params['kind'],
                             marker=marker, options=options)
     retention = None

@@ -275,7 +275,7 @@ class LibvirtBackend(SnapshotBackend):
 
     def capabilities(self, guest: Guest) -> Capabilities:
         caps = Capabilities(memory=guest.power_state in ('running', 'paused'), internal=True,
-                            delete_children=True, concurrent=False)
+                            delete_children=True)
         reasons = caps.reasons
         if not caps.memory:
             reasons['memory'] = "guest '%s' is %s: there is no memory state to save" % (guest.name, guest.power_state)
