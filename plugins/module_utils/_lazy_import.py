@@ -17,9 +17,9 @@ from typing import Any, Dict
 
 def _resolve(spec: str) -> Any:
     """``'package.module'`` or ``'package.module:attribute'`` (an attribute may be a submodule)."""
-    module_name, _, attribute = spec.partition(':')
+    module_name, colon, attribute = spec.partition(':')
     module = importlib.import_module(module_name)
-    if not attribute:
+    if not colon:
         return module
     try:
         return getattr(module, attribute)
