@@ -67,7 +67,10 @@ def test_collection_scenario(scenario):
         left = domains(prefix)
     finally:
         remove_domains(prefix)
-    assert proc.returncode == 0, output[-8000:]
+    log = REPO / 'tests' / 'output' / 'molecule' / ('%s.log' % scenario)   # all of it, for a failure
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(output)
+    assert proc.returncode == 0, '%s\n(all of it in %s)' % (output[-8000:], log)
     sequence = yaml.safe_load((REPO / 'extensions/molecule' / scenario / 'molecule.yml').read_text())[
         'scenario']['test_sequence']
     summary = r'actions=%d\s+successful=%d\s.*\sfailed=0\b' % (len(sequence), len(sequence))
