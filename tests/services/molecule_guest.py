@@ -73,7 +73,7 @@ def stop(directory: Path) -> List[str]:
 
 
 def main(argv: List[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description='Boot or destroy the Linux guest of a molecule scenario.')
     parser.add_argument('action', choices=['start', 'stop'])
     parser.add_argument('directory', type=Path)
     parser.add_argument('--prefix', default='sp-mol')
