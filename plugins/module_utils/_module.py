@@ -112,6 +112,7 @@ def snapshot_argument_spec(backends: Sequence[Type[SnapshotBackend]], with_provi
         'new_snapshot_name': {'type': 'str'},
         'new_description': {'type': 'str'},
         'consolidate': {'type': 'str', 'choices': ['auto', 'true', 'false']},
+        'parallel': {'type': 'int'},
     })
     if with_provider:
         spec['provider'] = {'type': 'str', 'required': True, 'choices': sorted(b.provider for b in backends)}
@@ -263,6 +264,7 @@ def build_request(params: Dict[str, Any], backend: Type[SnapshotBackend], module
                    all_or_nothing=params['all_or_nothing'], wait=params['wait'], retention=retention,
                    owner=params['owner'], timeout=float(params['timeout']), snapshot_id=params.get('snapshot_id'),
                    new_name=params.get('new_snapshot_name'), consolidate=params['consolidate'],
+                   parallel=params['parallel'],
                    new_description=(normalise_description(params['new_description'])
                                     if params.get('new_description') is not None else None))
 
