@@ -181,6 +181,12 @@ results:
         expires_at:
           description: Expiry time, ISO 8601 in UTC, or null.
           type: str
+        guest_blocked_seconds:
+          description:
+            - Seconds the guest was paused while this snapshot was taken (QEMU pauses a running guest for an
+              internal snapshot), measured when it was created and kept in the ownership marker; null (unknown,
+              never 0) for snapshots this collection did not take, and for a shut-off guest 0.
+          type: float
         provider_details:
           description:
             - What only libvirt reports - C(state) (the domain state when taken) and, for external snapshots,

@@ -230,6 +230,11 @@ results:
         expires_at:
           description: Expiry time, ISO 8601 in UTC, or null.
           type: str
+        guest_blocked_seconds:
+          description:
+            - Seconds the guest was paused while this snapshot was taken, kept in the ownership marker where the
+              provider shows it. Nova does not report it, so null (unknown) on OpenStack.
+          type: float
         provider_details:
           description:
             - What only OpenStack reports - C(image_id) and C(image_name) (the Glance image of the server

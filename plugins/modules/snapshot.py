@@ -195,6 +195,13 @@ results:
         expires_at:
           description: Expiry time, ISO 8601 in UTC, or null.
           type: str
+        guest_blocked_seconds:
+          description:
+            - Seconds the guest was paused while this snapshot was taken, measured when it was created and kept in
+              the ownership marker (libvirt, where QEMU pauses a running guest for an internal snapshot). Null
+              means unknown, never 0, for snapshots this collection did not take, and VMware and OpenStack, which
+              do not report it.
+          type: float
         provider_details:
           description:
             - What only this provider knows, as it reports it. libvirt - C(state) when taken and, for external

@@ -228,6 +228,12 @@ results:
         expires_at:
           description: Expiry time, ISO 8601 in UTC, or null.
           type: str
+        guest_blocked_seconds:
+          description:
+            - Seconds the guest was paused while this snapshot was taken, kept in the ownership marker where the
+              provider shows it. vSphere does not report the stun time of a snapshot through its API, so null
+              (unknown) on VMware.
+          type: float
         provider_details:
           description:
             - What only vSphere reports - C(state) (the VM power state when taken), C(snapshot_id) (vSphere's

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import difflib
 import os
@@ -456,14 +457,37 @@ class LibvirtBackend(SnapshotBackend):
         except libvirt.libvirtError as exc:
             raise translate(exc, "creating snapshot '%s' of guest '%s'" % (spec.name, guest.name))
         elapsed = round(time.monotonic() - started, 3)
+        # The whole call blocks a live guest (QEMU pauses it for savevm); a shut-off guest has nothing to block.
+        blocked = elapsed if guest.power_state in ('running', 'paused') else 0.0
+        if spec.marker is not None:
+            snap = self._keep_pause(dom, snap, spec, blocked)
         try:
             record = self._record(snap, snap.getName() if snap.isCurrent(0) else None)
             record.quiesced = spec.quiesce != 'never' if spec.kind == 'external' else False
         except libvirt.libvirtError as exc:
             raise translate(exc, "reading back snapshot '%s' of guest '%s'" % (spec.name, guest.name))
-        # The whole call blocks a live guest (QEMU pauses it for savevm); a shut-off guest has nothing to block.
-        op.blocked_seconds = elapsed if guest.power_state in ('running', 'paused') else 0.0
+        op.blocked_seconds = blocked
+        if record.guest_blocked_seconds is None:
+            record.guest_blocked_seconds = blocked   # this run measured it, even where it could not be kept
         return record
+
+    def _keep_pause(self, dom: Any, snap: Any, spec: SnapshotSpec, seconds: float) -> Any:
+        """Write the pause just measured into the snapshot's ownership marker, so that snapshot_info and the
+        report show it later: its metadata is redefined as ``virsh snapshot-edit`` does (the secure XML, so
+        no password of the saved domain definition is lost). Best effort: the snapshot stands either way."""
+        marker = dataclasses.replace(spec.marker, guest_blocked_seconds=seconds)
+        try:
+            root = ET.fromstring(snap.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE))
+            node = root.find('description')
+            if node is None:
+                node = ET.SubElement(root, 'description')
+            node.text = encode_description(spec.description, marker)
+            flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
+            if snap.isCurrent(0):
+                flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT
+            return dom.snapshotCreateXML(ET.tostring(root, encoding='unicode'), flags)
+        except libvirt.libvirtError:
+            return snap
 
     def start_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Operation:
         op = Operation(action='revert', guest=guest, snapshot_name=snapshot.name, id=snapshot.name)
