@@ -499,6 +499,10 @@ class SnapshotEngine(ResultBuilder):
         said so, never assumed.
         """
         ops = []
+        try:
+            self.leases.renew()   # the rollback gets a timeout of its own: the leases must outlast it
+        except Exception as exc:  # pylint: disable=broad-except  # removing the half set matters more
+            self.leases.warnings.append('could not renew the leases before rolling back: %s' % exc)
         limit = self._parallel(request)
         # The rollback gets a whole timeout of its own (the act may have used up its deadline), and
         # is bounded by ``parallel`` like the creates it undoes.
