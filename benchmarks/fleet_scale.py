@@ -146,8 +146,8 @@ def main() -> int:
     print('fleet_scale: vmware_snapshot module process on vcsim, %d runs interleaved, medians; %s, %d CPUs, '
           'Python %s; parallel %s' % (args.runs, platform.platform(), os.cpu_count(), platform.python_version(),
                                       args.parallel or 'default (vmware: 32)'))
-    print('%8s %8s %10s %12s %10s %12s' % ('guests', 'task', 'seconds', 'per guest', 'x 1 guest',
-                                          'peak RSS'))
+    header = ('guests', 'task', 'seconds', 'per guest', 'x 1 guest', 'peak RSS')
+    print('%8s %8s %10s %12s %10s %12s' % header)
     base = {state: statistics.median(times[(sizes[0], state)]) for state in ('present', 'absent')}
     for size in sizes:
         for state in ('present', 'absent'):

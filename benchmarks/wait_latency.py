@@ -190,8 +190,8 @@ def main() -> int:
         per_min = statistics.median(r['calls'] * 60.0 / max(0.001, r['end'] - r['start']) for r in runs)
         skew = statistics.median(r['glance_skew'] for r in runs)
         summary[method] = (late, took, per_min)
-        print('%6s %10.2f %10.0f %9.1f%% %8.1f %12.1f %11.2fs' % (method, took, 1000 * late, 100 * late / took,
-                                                                   calls, per_min, skew))
+        row = (method, took, 1000 * late, 100 * late / took, calls, per_min, skew)
+        print('%6s %10.2f %10.0f %9.1f%% %8.1f %12.1f %11.2fs' % row)
     late, took, per_min = summary['ours']
     bound = max(0.10 * took, 0.25)
     print('ours: %.0f ms after the real end (target <= %.0f ms = max(10 %%, 250 ms)): %s; %.1f calls/min against '
