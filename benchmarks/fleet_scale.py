@@ -117,7 +117,7 @@ def profile(server: VcsimServer, size: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--runs', type=int, default=3)
     parser.add_argument('--sizes', default='1,100,1000')
     parser.add_argument('--parallel', type=int, default=0, help="the task's parallel (default: the provider's)")

@@ -78,7 +78,7 @@ def run(conn: Dict[str, Any], request: Request) -> Dict[str, Any]:
 
 
 def test_parallel_bounds_create_revert_and_delete_on_vcsim(inventory, conn, monkeypatch):
-    vms = [inventory.new_vm() for _ in range(GUESTS)]
+    vms = [inventory.new_vm() for _index in range(GUESTS)]
     names = [vm.name for vm in vms]
     counter = InFlight(monkeypatch)
     for state, extra in (('present', {}), ('reverted', {}), ('absent', {})):
@@ -95,7 +95,7 @@ def test_parallel_bounds_create_revert_and_delete_on_vcsim(inventory, conn, monk
 
 
 def test_one_after_the_other_and_the_provider_default(inventory, conn, monkeypatch):
-    vms = [inventory.new_vm() for _ in range(4)]
+    vms = [inventory.new_vm() for _index in range(4)]
     names = [vm.name for vm in vms]
     counter = InFlight(monkeypatch)
     run(conn, build_request(params(conn, names, snapshot_name='one', parallel=1), VmwareBackend, 'vmware_snapshot'))
@@ -109,7 +109,7 @@ def test_one_after_the_other_and_the_provider_default(inventory, conn, monkeypat
 
 
 def test_a_failed_set_is_rolled_back_across_groups_on_vcsim(inventory, conn, monkeypatch):
-    vms = [inventory.new_vm() for _ in range(7)]
+    vms = [inventory.new_vm() for _index in range(7)]
     names = [vm.name for vm in vms]
     counter = InFlight(monkeypatch)
     real = VmwareBackend.start_create
