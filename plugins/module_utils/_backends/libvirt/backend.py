@@ -23,7 +23,7 @@ from ..._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpe
 from ..._redact import mask_uri, redact_text, uri_secrets
 from ..._waiting import Operation
 from .errors import ERR_NO_DOMAIN, ERR_NO_DOMAIN_METADATA, LIBVIRT_IMPORT_ERROR, libvirt, translate, version_text
-from .snapshot_xml import disk_targets, snapshot_record, snapshot_xml
+from .snapshot_xml import disk_targets, snapshot_record, snapshot_xml, with_marker
 
 #: the collection's namespace in a domain's <metadata>: holds the lease of the run acting on it (_locking.py)
 LEASE_NAMESPACE = 'https://savepoint.virt/xmlns/lease/1'
@@ -381,15 +381,11 @@ class LibvirtBackend(SnapshotBackend):
         no password of the saved domain definition is lost). Best effort: the snapshot stands either way."""
         marker = dataclasses.replace(spec.marker, guest_blocked_seconds=seconds)
         try:
-            root = ET.fromstring(snap.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE))
-            node = root.find('description')
-            if node is None:
-                node = ET.SubElement(root, 'description')
-            node.text = encode_description(spec.description, marker)
+            xml_text = with_marker(snap.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE), spec.description, marker)
             flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
             if snap.isCurrent(0):
                 flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT
-            return dom.snapshotCreateXML(ET.tostring(root, encoding='unicode'), flags)
+            return dom.snapshotCreateXML(xml_text, flags)
         except libvirt.libvirtError:
             return snap
 
