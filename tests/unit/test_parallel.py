@@ -12,7 +12,7 @@ from ansible_collections.savepoint.virt.plugins.module_utils._engine import Requ
 from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
     InvalidRequestError, PartialFailureError,
 )
-from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef, SnapshotSpec
+from ansible_collections.savepoint.virt.plugins.module_utils._model import Capabilities, GuestRef, SnapshotSpec
 from ansible_collections.savepoint.virt.plugins.module_utils._options import (
     MAX_PARALLEL, PARALLEL_DEFAULTS, parallel_default, resolve_task_options,
 )
@@ -161,3 +161,25 @@ def test_parallel_applies_to_every_state():
     for state in ('present', 'absent', 'reverted', 'pruned'):
         assert resolve_task_options({'parallel': 2}, state)['parallel'] == 2
     assert resolve_task_options({}, 'present')['parallel'] is None
+
+
+class ConsolidatingBackend(CountingBackend):
+    """Every guest needs its disks consolidated after a removal."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.caps = Capabilities(consolidate=True)
+
+    def start_consolidate(self, guest, force):
+        return self._op('consolidate', guest, '(disks)', lambda: None)
+
+
+def test_consolidations_after_removals_are_bounded_too():
+    backend = ConsolidatingBackend(polls=0)
+    SnapshotEngine(backend, wait_policy=policy()).run(present(10))
+    backend.polls, backend.peak, backend.starts = 2, 0, []
+    result = SnapshotEngine(backend, wait_policy=policy()).run(Request(
+        state='absent', guests=[GuestRef(name=g) for g in GUESTS], snapshot_name='s', parallel=3))
+    assert backend.peak == 3
+    assert [s.split()[0] for s in backend.starts] == ['delete'] * 10 + ['consolidate'] * 10
+    assert all(r['msg'].endswith('(disks consolidated)') and not r['warnings'] for r in result['results'])
