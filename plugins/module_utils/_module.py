@@ -100,6 +100,7 @@ def snapshot_argument_spec(backends: Sequence[Type[SnapshotBackend]], with_provi
         'kind': {'type': 'str', 'choices': list(SNAPSHOT_KINDS)},
         'power_state': {'type': 'str', 'choices': list(POWER_AFTER_REVERT)},
         'consolidate': {'type': 'str', 'choices': ['auto', 'true', 'false']},
+        'parallel': {'type': 'int'},
     })
     for kind, names in (('str', ('description', 'expires_in', 'owner', 'older_than', 'snapshot_id',
                                  'new_snapshot_name', 'new_description')),
@@ -317,6 +318,7 @@ def build_request(params: Dict[str, Any], backend: Type[SnapshotBackend], module
                    all_or_nothing=params['all_or_nothing'], wait=params['wait'], retention=retention,
                    owner=params['owner'], timeout=float(params['timeout']), snapshot_id=params.get('snapshot_id'),
                    new_name=params.get('new_snapshot_name'), consolidate=params['consolidate'],
+                   parallel=params['parallel'],
                    new_description=(normalise_description(params['new_description'])
                                     if params.get('new_description') is not None else None))
 

@@ -59,3 +59,18 @@ def test_disk_targets_are_the_writable_disks():
       <disk device='disk'/>
     </devices></domain>'''
     assert disk_targets(domain) == ['vda', 'vdc']
+
+
+def test_with_marker_replaces_only_the_description_and_keeps_the_pause():
+    from ansible_collections.savepoint.virt.plugins.module_utils._backends.libvirt.snapshot_xml import (
+        snapshot_record, with_marker,
+    )
+    from ansible_collections.savepoint.virt.plugins.module_utils._model import Marker
+    original = ('<domainsnapshot><name>pre</name><description>old</description><state>running</state>'
+                '<memory snapshot="internal"/><domain type="kvm"><name>web</name></domain></domainsnapshot>')
+    marker = Marker(owner='team', created_by='t', guest_blocked_seconds=0.42)
+    rewritten = with_marker(original, 'before the patch', marker)
+    assert '<domain type="kvm"><name>web</name></domain>' in rewritten and '<state>running</state>' in rewritten
+    record = snapshot_record(rewritten, 'pre', 'pre', lambda _files: None)
+    assert record.description == 'before the patch' and record.owner == 'team'
+    assert record.guest_blocked_seconds == 0.42 and record.memory is True

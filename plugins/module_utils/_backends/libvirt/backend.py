@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import threading
@@ -22,7 +23,7 @@ from ..._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpe
 from ..._redact import mask_uri, redact_text, uri_secrets
 from ..._waiting import Operation
 from .errors import ERR_NO_DOMAIN, ERR_NO_DOMAIN_METADATA, LIBVIRT_IMPORT_ERROR, libvirt, translate, version_text
-from .snapshot_xml import disk_targets, snapshot_record, snapshot_xml
+from .snapshot_xml import disk_targets, snapshot_record, snapshot_xml, with_marker
 
 #: the collection's namespace in a domain's <metadata>: holds the lease of the run acting on it (_locking.py)
 LEASE_NAMESPACE = 'https://savepoint.virt/xmlns/lease/1'
@@ -360,14 +361,33 @@ class LibvirtBackend(SnapshotBackend):
         except libvirt.libvirtError as exc:
             raise translate(exc, "creating snapshot '%s' of guest '%s'" % (spec.name, guest.name))
         elapsed = round(time.monotonic() - started, 3)
+        # The whole call blocks a live guest (QEMU pauses it for savevm); a shut-off guest has nothing to block.
+        blocked = elapsed if guest.power_state in ('running', 'paused') else 0.0
+        if spec.marker is not None:
+            snap = self._keep_pause(dom, snap, spec, blocked)
         try:
             record = self._record(snap, snap.getName() if snap.isCurrent(0) else None)
             record.quiesced = spec.quiesce != 'never' if spec.kind == 'external' else False
         except libvirt.libvirtError as exc:
             raise translate(exc, "reading back snapshot '%s' of guest '%s'" % (spec.name, guest.name))
-        # The whole call blocks a live guest (QEMU pauses it for savevm); a shut-off guest has nothing to block.
-        op.blocked_seconds = elapsed if guest.power_state in ('running', 'paused') else 0.0
+        op.blocked_seconds = blocked
+        if record.guest_blocked_seconds is None:
+            record.guest_blocked_seconds = blocked   # this run measured it, even where it could not be kept
         return record
+
+    def _keep_pause(self, dom: Any, snap: Any, spec: SnapshotSpec, seconds: float) -> Any:
+        """Write the pause just measured into the snapshot's ownership marker, so that snapshot_info and the
+        report show it later: its metadata is redefined as ``virsh snapshot-edit`` does (the secure XML, so
+        no password of the saved domain definition is lost). Best effort: the snapshot stands either way."""
+        marker = dataclasses.replace(spec.marker, guest_blocked_seconds=seconds)
+        try:
+            xml_text = with_marker(snap.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE), spec.description, marker)
+            flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
+            if snap.isCurrent(0):
+                flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT
+            return dom.snapshotCreateXML(xml_text, flags)
+        except libvirt.libvirtError:
+            return snap
 
     def start_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Operation:
         op = Operation(action='revert', guest=guest, snapshot_name=snapshot.name, id=snapshot.name)

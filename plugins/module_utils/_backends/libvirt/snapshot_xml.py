@@ -11,7 +11,7 @@ import datetime
 import xml.etree.ElementTree as ET
 from typing import Callable, List, Optional
 
-from ..._model import SnapshotRecord, SnapshotSpec, to_iso
+from ..._model import Marker, SnapshotRecord, SnapshotSpec, to_iso
 from ..._ownership import encode_description, read_description
 
 #: a snapshot's <state> (the domain's state when it was taken) as the engine names power states
@@ -76,6 +76,16 @@ def snapshot_xml(spec: SnapshotSpec, external_disks: Optional[List[str]]) -> str
         disks = ET.SubElement(root, 'disks')
         for target in external_disks:
             ET.SubElement(disks, 'disk', name=target, snapshot='external')
+    return ET.tostring(root, encoding='unicode')
+
+
+def with_marker(xml_text: str, description: str, marker: Marker) -> str:
+    """A snapshot's XML with its description (the user's text and ``marker``) replaced, to redefine it."""
+    root = ET.fromstring(xml_text)
+    node = root.find('description')
+    if node is None:
+        node = ET.SubElement(root, 'description')
+    node.text = encode_description(description, marker)
     return ET.tostring(root, encoding='unicode')
 
 
