@@ -100,8 +100,9 @@ def resolve_task_options(params: Mapping[str, Any], state: str,
 
 
 def parallel_default(provider: str) -> int:
-    """How many guests a bulk task works on at once when ``parallel`` is not set."""
-    return PARALLEL_DEFAULTS.get(provider, DEFAULT_PARALLEL)
+    """How many guests a bulk task works on at once when ``parallel`` is not set. A task across
+    providers (their names joined by '+', _composite.py) takes the smallest of its providers' defaults."""
+    return min(PARALLEL_DEFAULTS.get(name, DEFAULT_PARALLEL) for name in provider.split('+'))
 
 
 def check_parallel(value: Any) -> None:

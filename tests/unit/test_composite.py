@@ -290,3 +290,10 @@ def test_a_create_option_of_a_provider_outside_the_set_is_refused():
         _module.refuse_foreign_spec_options(params(guests=MIXED[:2], include_volumes=True), cls, BACKENDS)
     _module.refuse_foreign_spec_options(params(guests=MIXED, include_volumes=True),
                                         _module.choose_backend(params(guests=MIXED), BACKENDS), BACKENDS)
+
+
+def test_a_task_across_providers_defaults_to_the_most_careful_providers_parallel():
+    from ansible_collections.savepoint.virt.plugins.module_utils._options import PARALLEL_DEFAULTS, parallel_default
+    cls = _module.choose_backend(params(guests=MIXED), BACKENDS)
+    assert parallel_default(cls.provider) == min(PARALLEL_DEFAULTS[p] for p in ('libvirt', 'openstack', 'vmware'))
+    assert parallel_default('vmware') == PARALLEL_DEFAULTS['vmware']
