@@ -23,22 +23,23 @@ from ..._errors import (
 )
 
 PYVMOMI_IMPORT_ERROR = None
-vim = vmodl = SmartConnect = None
+vim = vmodl = SmartConnect = WaitForTask = None
 
 
 def load_pyvmomi() -> bool:
     """Import pyVmomi on first use, not at module import: the provider-neutral
     modules carry every backend, and a libvirt task should not pay for it."""
-    global vim, vmodl, SmartConnect, PYVMOMI_IMPORT_ERROR  # pylint: disable=global-statement
+    global vim, vmodl, SmartConnect, WaitForTask, PYVMOMI_IMPORT_ERROR  # pylint: disable=global-statement
     if vim is not None:
         return True
     try:
         from pyVim.connect import SmartConnect as smart_connect
+        from pyVim.task import WaitForTask as wait_for_task
         from pyVmomi import vim as vim_types, vmodl as vmodl_types
     except ImportError:
         PYVMOMI_IMPORT_ERROR = traceback.format_exc()
         return False
-    vim, vmodl, SmartConnect = vim_types, vmodl_types, smart_connect
+    vim, vmodl, SmartConnect, WaitForTask = vim_types, vmodl_types, smart_connect, wait_for_task
     return True
 
 
