@@ -57,7 +57,7 @@ class VmwareLeases(VmwareSession):
 
     def __init__(self, connection: Dict[str, Any]) -> None:
         super().__init__(connection)
-        self._lease_parents: Dict[str, Any] = {}
+        self._lease_parents: Dict[str, Any] = {}  # guest id or parent folder moid -> the datacenter's VM folder
         self._lease_held: Dict[str, Any] = {}  # guest id -> the mutex folder this session created
 
     # -- where ---------------------------------------------------------------------
@@ -69,11 +69,15 @@ class VmwareLeases(VmwareSession):
             def walk() -> Any:
                 obj = guest.handle
                 parent = obj.parent or obj.parentVApp  # a VM in a vApp has no folder parent
+                first = parent._moId if parent is not None else None  # pylint: disable=protected-access
+                if first in self._lease_parents:  # VMs of one folder: one call, not a walk each
+                    return self._lease_parents[first]
                 for _depth in range(100):
                     if parent is None:
                         break
                     if isinstance(parent, sdk.vim.Datacenter):
-                        return parent.vmFolder
+                        self._lease_parents[first] = parent.vmFolder
+                        return self._lease_parents[first]
                     parent = parent.parent
                 raise GuestNotFoundError("guest '%s' is in no datacenter: no place for its lease" % guest.name)
             self._lease_parents[guest.id] = self._call(walk, doing, GuestNotFoundError)
