@@ -359,15 +359,8 @@ def guard_summary(hosts: Iterable[str], hostvars: Mapping[str, Any]) -> List[str
 
 class FilterModule:
     def filters(self) -> Dict[str, Any]:
-        return {
-            'guard_target': guard_target,
-            'guard_settings_errors': guard_settings_errors,
-            'guard_run_id': guard_run_id,
-            'guard_batch': guard_batch,
-            'guard_restore_point': guard_restore_point,
-            'guard_failed_hosts': guard_failed_hosts,
-            'guard_failure': guard_failure,
-            'guard_revert_power': guard_revert_power,
-            'guard_report': guard_report,
-            'guard_summary': guard_summary,
-        }
+        # a filter is named as its function
+        return {function.__name__: function for function in (
+            guard_target, guard_settings_errors, guard_run_id, guard_batch, guard_restore_point,
+            guard_failed_hosts, guard_failure, guard_revert_power, guard_report, guard_summary,
+        )}

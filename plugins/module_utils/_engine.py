@@ -70,6 +70,11 @@ class Request:
     new_description: Optional[str] = None     # ... and/or give it this description
     consolidate: str = 'auto'                 # disks after removals: auto | true | false (_consolidate)
 
+    def __post_init__(self) -> None:
+        # snapshot_name is the one source of the name: the spec (what a new snapshot is to be) follows it
+        if self.spec is not None and self.spec.name != (self.snapshot_name or ''):
+            self.spec = dataclasses.replace(self.spec, name=self.snapshot_name or '')
+
     @property
     def renames(self) -> bool:
         return self.state == 'present' and (bool(self.new_name) or self.new_description is not None)
@@ -226,7 +231,7 @@ class SnapshotEngine(ResultBuilder):
         if request.renames:
             _rename.decide(request, plan, find_by_name, self.backend.provider)
             return
-        spec = dataclasses.replace(request.spec or SnapshotSpec(name=''), name=request.snapshot_name or '')
+        spec = request.spec or SnapshotSpec(name=request.snapshot_name or '')
         existing = find_by_name(plan.snapshots, spec.name, plan.guest)
         if existing is not None:
             differences = conflicts(existing, spec) + self.backend.option_conflicts(existing, spec)

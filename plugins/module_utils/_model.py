@@ -223,9 +223,9 @@ class Marker:
 
 @dataclass
 class SnapshotSpec:
-    """What the user asked a snapshot to be."""
+    """What the user asked a snapshot to be (its name: the Request's snapshot_name)."""
 
-    name: str
+    name: str = ''
     description: str = ''
     memory: Optional[bool] = None          # None: the provider's natural choice for the guest's state
     quiesce: str = 'never'
@@ -300,7 +300,6 @@ class Capabilities:
     revert: bool = True
     revert_external: bool = False
     delete_children: bool = True
-    concurrent: bool = False
     rename: bool = False                   # new name and/or description of an existing snapshot
     consolidate: bool = False              # disk consolidation after removals (VMware)
     reasons: Dict[str, str] = field(default_factory=dict)

@@ -14,33 +14,22 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-import traceback
 from typing import Any, Callable
 
 from ..._errors import (
     AuthenticationError, CertificateError, ConnectionFailedError, InvalidRequestError, ProviderError,
     QuiesceUnavailableError, SavepointError, SnapshotNotFoundError, UnsupportedError,
 )
+from ..._lazy_import import import_on_first_use
 
 PYVMOMI_IMPORT_ERROR = None
 vim = vmodl = SmartConnect = WaitForTask = None
 
 
 def load_pyvmomi() -> bool:
-    """Import pyVmomi on first use, not at module import: the provider-neutral
-    modules carry every backend, and a libvirt task should not pay for it."""
-    global vim, vmodl, SmartConnect, WaitForTask, PYVMOMI_IMPORT_ERROR  # pylint: disable=global-statement
-    if vim is not None:
-        return True
-    try:
-        from pyVim.connect import SmartConnect as smart_connect
-        from pyVim.task import WaitForTask as wait_for_task
-        from pyVmomi import vim as vim_types, vmodl as vmodl_types
-    except ImportError:
-        PYVMOMI_IMPORT_ERROR = traceback.format_exc()
-        return False
-    vim, vmodl, SmartConnect, WaitForTask = vim_types, vmodl_types, smart_connect, wait_for_task
-    return True
+    """pyVmomi, imported on first use (_lazy_import)."""
+    return import_on_first_use(globals(), 'PYVMOMI_IMPORT_ERROR', vim='pyVmomi:vim', vmodl='pyVmomi:vmodl',
+                               SmartConnect='pyVim.connect:SmartConnect', WaitForTask='pyVim.task:WaitForTask')
 
 
 #: vSphere power states as the engine names them

@@ -27,7 +27,7 @@ class VmwareSnapshots(VmwareLookups):
         props = self._props[guest.id]
         flags = {flag: bool(props.get('capability.%s' % flag)) for flag in CAPABILITY_FLAGS}
         caps = Capabilities(memory=True, quiesce=True, internal=True, external=False, revert=True,
-                            revert_external=False, delete_children=True, concurrent=True, rename=True,
+                            revert_external=False, delete_children=True, rename=True,
                             consolidate=True)
         reasons = caps.reasons
         reasons['external'] = ('VMware snapshots are always internal (delta disks managed by vSphere); '
