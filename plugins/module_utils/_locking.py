@@ -91,6 +91,7 @@ class Lease:
             parts = text[len(COMPACT_PREFIX):].split(' ', 3)
             if len(parts) < 3:
                 raise ValueError('a compact lease needs expiry, start and run')
+
             def stamp(value: str) -> Optional[str]:
                 return to_iso(datetime.datetime.fromtimestamp(int(value), datetime.timezone.utc))
             return cls(run=parts[2], who=parts[3] if len(parts) > 3 else '', acquired_at=stamp(parts[1]),
