@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, List, Optional, Tuple
 
 from ..._errors import ConnectionFailedError, GuestNotFoundError, ProviderError, SnapshotNotFoundError
@@ -204,7 +205,7 @@ class VmwareSnapshots(VmwareLookups):
             _text, marker, _problem = read_description(raw)
             args['description'] = encode_description(new_description, marker) if marker else new_description
         doing = "renaming snapshot '%s' of guest '%s'" % (snapshot.name, guest.name)
-        self._call(lambda: snap.RenameSnapshot(**args), doing)
+        self._call(functools.partial(snap.RenameSnapshot, **args), doing)
         self._props.pop(guest.id, None)
         op = Operation(action='rename', guest=guest, snapshot_name=snapshot.name, handle=None, id=snapshot.id)
         op.finish()
