@@ -11,7 +11,7 @@ reads the trees until after it has read them back (look, decide, act).
 
 - Where: the backend stores an opaque text per guest (libvirt: an element
   of the domain's <metadata> in the collection's namespace; VMware: a custom
-  attribute). A backend without storage (``supports_leases = False``) is not
+  folder per guest, see _backends/vmware/lease.py). A backend without storage (``supports_leases = False``) is not
   locked; the provider's own serialisation is then all there is.
 - How long: ``timeout + LEASE_MARGIN_SECONDS`` from the last renewal (renewed
   before every round of writes). A run that died holding it (SIGKILL, lost
@@ -19,10 +19,17 @@ reads the trees until after it has read them back (look, decide, act).
   lease over with a warning naming the dead run.
 - Waiting: a run that finds a live lease of another run waits for it (up to
   its own ``timeout``), then fails naming the other run, having written nothing.
-- Races: the stores are plain registers (no compare-and-set), so a run writes
+- Races, registers (libvirt): the store has no compare-and-set, so a run writes
   its lease, waits SETTLE_SECONDS and reads it back; only a run that still
   finds its own lease holds it (of two writers the last one wins, the other
-  sees it and waits).
+  sees it and waits). This excludes only while a run's read and write are
+  closer together than the settle time; libvirt's are (one local call each).
+- Races, mutexes (VMware, ``lease_mutex = True``): the backend's
+  ``claim_lease`` is an atomic create-if-absent (a folder with a per-guest
+  name: vSphere refuses a second one with DuplicateName), so exactly one run
+  gets it whatever the timing; the lease text stored beside it says who and
+  until when. A stale one is taken over by removing exactly the lease that was
+  read (``stale``) and claiming again, so of two heirs only one wins.
 - Guests are locked in id order, so two multi-guest runs cannot deadlock.
 - Check mode writes no lease; it only warns when another run holds one.
 """
@@ -41,12 +48,17 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterator, List, Optional
 
-from ._errors import SavepointError
+from ._errors import SavepointError, UnsupportedError
 from ._model import Guest, from_iso, to_iso, utcnow
 
 LEASE_MARGIN_SECONDS = 60.0
 SETTLE_SECONDS = 1.0
 MAX_POLL_SECONDS = 5.0
+#: a mutex held without its lease text this long (by this run's watch) is taken over: the text is written
+#: right after the mutex is taken, so only a run that died in between leaves it so
+DETAILLESS_GRACE_SECONDS = 10.0
+COMPACT_PREFIX = 'spl1 '
+_UNSAFE = str.maketrans({'/': '_', '\\': '_', '%': '_', '\n': ' ', '\r': ' ', '\t': ' '})
 
 
 class GuestBusyError(SavepointError):
@@ -61,14 +73,29 @@ class Lease:
     acquired_at: str
     expires_at: str
 
-    def encode(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+    def encode(self, limit: Optional[int] = None) -> str:
+        """JSON; with ``limit`` (a store that holds a short name only) one compact line of at most that many
+        characters: ``spl1 <expires epoch> <acquired epoch> <run> <who>``, who cut to fit."""
+        if not limit:
+            return json.dumps(asdict(self), sort_keys=True)
+        head = '%s%d %d %s ' % (COMPACT_PREFIX, from_iso(self.expires_at).timestamp(),
+                                from_iso(self.acquired_at).timestamp(), self.run)
+        return (head + self.who.translate(_UNSAFE))[:limit].rstrip()
 
     @classmethod
     def decode(cls, text: Optional[str]) -> Optional['Lease']:
         """The lease in ``text``; None when there is none. Raises ValueError for an unreadable one."""
         if text is None or not text.strip():
             return None
+        if text.startswith(COMPACT_PREFIX):
+            parts = text[len(COMPACT_PREFIX):].split(' ', 3)
+            if len(parts) < 3:
+                raise ValueError('a compact lease needs expiry, start and run')
+
+            def stamp(value: str) -> Optional[str]:
+                return to_iso(datetime.datetime.fromtimestamp(int(value), datetime.timezone.utc))
+            return cls(run=parts[2], who=parts[3] if len(parts) > 3 else '', acquired_at=stamp(parts[1]),
+                       expires_at=stamp(parts[0]))
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError('not a JSON object')
@@ -90,7 +117,8 @@ def run_identity(what: str = '') -> tuple:
         user = getpass.getuser()
     except Exception:  # no user name in a minimal container
         user = str(os.getuid())
-    run = '%s:%d:%s' % (host, os.getpid(), uuid.uuid4().hex[:8])
+    # Unique on its own (host and pid are in ``who``), and short enough for a compact lease.
+    run = uuid.uuid4().hex[:12]
     job = os.environ.get('JOB_ID') or os.environ.get('AWX_JOB_ID')
     who = '%s@%s pid %d%s%s' % (user, host, os.getpid(), ' job %s' % job if job else '',
                                 ' %s' % what if what else '')
@@ -126,6 +154,14 @@ class LeaseKeeper:
         return Lease(run=self.run, who=self.who, acquired_at=self.acquired_at or to_iso(now),
                      expires_at=to_iso(now + datetime.timedelta(seconds=self.timeout + self.margin)))
 
+    def _text(self) -> str:
+        """This run's lease as the backend stores it (compact where the store holds a short name only)."""
+        return self._mine().encode(getattr(self.backend, 'lease_max_chars', None))
+
+    @property
+    def _mutex(self) -> bool:
+        return bool(getattr(self.backend, 'lease_mutex', False))
+
     def _say(self, line: str) -> None:
         if self.progress is not None:
             self.progress(line)
@@ -159,7 +195,19 @@ class LeaseKeeper:
                                          % (guest.name, lease.describe()))
             return
         try:
-            self._acquire_all(ordered)
+            if self._mutex:
+                self._acquire_all_mutex(ordered)
+            else:
+                self._acquire_all(ordered)
+            # What was read of the guests before (the lookup) may predate another run that held them.
+            taken = getattr(self.backend, 'leases_taken', None)
+            if taken is not None and self.held:
+                taken(self.held)
+        except UnsupportedError as exc:
+            # e.g. an ESXi host without vCenter cannot create the lease folder: say so, do not block the run.
+            self.release()
+            self.warnings.append('no lease could be taken, so another run acting on the same guests at once is '
+                                 'not kept out: %s' % exc.msg)
         except BaseException:
             self.release()
             raise
@@ -177,7 +225,7 @@ class LeaseKeeper:
             for guest in guests:
                 lease, problem = self._read(guest)
                 if lease is None or lease.run == self.run or lease.expired(self.now()):
-                    self.backend.write_lease(guest, self._mine().encode())
+                    self.backend.write_lease(guest, self._text())
                     self.held.append(guest)
                     if problem or (lease is not None and lease.run != self.run):
                         taken.append((guest, problem, lease))
@@ -193,40 +241,99 @@ class LeaseKeeper:
                         busy = (guest, check)
                         break
             if busy is None:
-                for guest, problem, lease in taken:
-                    why = problem or 'the lease of %s had expired: that run died or was cut off' % (
-                        lease.describe() if lease else 'another run')
-                    warning = "guest '%s': took over a stale lease: %s" % (guest.name, why)
-                    self.warnings.append(warning)
-                    self._say(warning)
+                self._took_over(taken)
                 return
-            self.release()
-            guest, lease = busy
-            left = deadline - self.clock()
-            if lease is None and left > 0:  # lost it and the winner already let go: try again shortly
-                self.sleep(min(self.settle, left))
-                continue
-            if left <= 0:
-                if lease is None:
-                    raise GuestBusyError("guest '%s': the lease written by this run did not read back within %ds; "
-                                         "nothing was changed" % (guest.name, self.timeout),
-                                         details={'guest': guest.to_dict()})
-                raise GuestBusyError(
-                    "guest '%s' is in use by another run: %s; waited %ds for it, nothing was changed. "
-                    "Retry when that run has finished (a run that died holding it is taken over once "
-                    "its lease expires)" % (guest.name, lease.describe(), self.timeout),
-                    details={'guest': guest.to_dict(), 'lease': asdict(lease)})
-            if guest.id not in said:
-                self._say("guest '%s' is in use by %s; waiting up to %ds" % (guest.name, lease.describe(), left))
-                said.add(guest.id)
-            # A little jitter, so that two runs that lost to each other do not retry in lock step.
-            self.sleep(min(delay * (0.75 + 0.5 * random.random()), max(left, 0.0)))
-            delay = min(delay * 2, MAX_POLL_SECONDS)
+            delay = self._wait_for(busy, deadline, said, delay)
+
+    def _took_over(self, taken: list) -> None:
+        for guest, problem, lease in taken:
+            why = problem or 'the lease of %s had expired: that run died or was cut off' % (
+                lease.describe() if lease else 'another run')
+            warning = "guest '%s': took over a stale lease: %s" % (guest.name, why)
+            self.warnings.append(warning)
+            self._say(warning)
+
+    def _wait_for(self, busy: tuple, deadline: float, said: set, delay: float,
+                  unknown: str = 'the lease written by this run did not read back') -> float:
+        """Release what is held, then wait a little for the busy guest (or fail at the deadline)."""
+        self.release()
+        guest, lease = busy
+        left = deadline - self.clock()
+        if lease is None and left > 0:  # lost it and the winner already let go (or is writing): try again shortly
+            self.sleep(min(self.settle, left))
+            return delay
+        if left <= 0:
+            if lease is None:
+                raise GuestBusyError("guest '%s': %s within %ds; nothing was changed" % (guest.name, unknown,
+                                                                                         self.timeout),
+                                     details={'guest': guest.to_dict()})
+            raise GuestBusyError(
+                "guest '%s' is in use by another run: %s; waited %ds for it, nothing was changed. "
+                "Retry when that run has finished (a run that died holding it is taken over once "
+                "its lease expires)" % (guest.name, lease.describe(), self.timeout),
+                details={'guest': guest.to_dict(), 'lease': asdict(lease)})
+        if guest.id not in said:
+            self._say("guest '%s' is in use by %s; waiting up to %ds" % (guest.name, lease.describe(), left))
+            said.add(guest.id)
+        # A little jitter, so that two runs that lost to each other do not retry in lock step.
+        self.sleep(min(delay * (0.75 + 0.5 * random.random()), max(left, 0.0)))
+        return min(delay * 2, MAX_POLL_SECONDS)
+
+    def _acquire_all_mutex(self, guests: List[Guest]) -> None:
+        """All leases or none, with a backend whose claim is an atomic create-if-absent: no settle, no
+        read-back; a stale lease is removed only as it was read, so of two heirs one wins."""
+        deadline = self.clock() + self.timeout
+        said: set = set()
+        detailless: dict = {}  # guest id -> when this run first found its mutex without a lease text
+        delay = 0.5
+        while True:
+            busy: Optional[tuple] = None
+            taken = []
+            for guest in guests:
+                if self.backend.claim_lease(guest, self._text(), None):
+                    self.held.append(guest)
+                    continue
+                raw = self.backend.read_lease(guest)
+                stale: Optional[str] = None
+                note: Optional[str] = None
+                lease: Optional[Lease] = None
+                if raw is None:  # released between the claim and the read: claim again at once
+                    busy = (guest, None)
+                elif not raw.strip():
+                    first = detailless.setdefault(guest.id, self.clock())
+                    if self.clock() - first >= DETAILLESS_GRACE_SECONDS:
+                        stale, note = raw, 'its lease had no details for %ds (the run died taking it)' % (
+                            DETAILLESS_GRACE_SECONDS)
+                    else:
+                        busy = (guest, None)
+                else:
+                    try:
+                        lease = Lease.decode(raw)
+                    except (ValueError, TypeError, KeyError) as exc:
+                        stale, note = raw, 'unreadable lease (%s)' % exc
+                    else:
+                        if lease is not None and lease.expired(self.now()):
+                            stale = raw
+                        else:
+                            busy = (guest, lease)
+                if stale is not None:
+                    if self.backend.claim_lease(guest, self._text(), stale):
+                        self.held.append(guest)
+                        taken.append((guest, note, lease))
+                        continue
+                    busy = (guest, None)  # another heir was first: look again
+                if busy is not None:
+                    break
+            if busy is None:
+                self._took_over(taken)
+                return
+            delay = self._wait_for(busy, deadline, said, delay,
+                                   unknown='another run holds the lease but has not written who it is')
 
     def renew(self) -> None:
         """Push the expiry of every held lease forward (before a new round of writes)."""
         for guest in self.held:
-            self.backend.write_lease(guest, self._mine().encode())
+            self.backend.write_lease(guest, self._text())
 
     def release(self) -> None:
         """Remove every lease this run holds; never raises (a left lease only expires)."""

@@ -1,4 +1,5 @@
-"""Two ansible-playbook runs acting on the same real libvirt guests at once (issue 9, Concurrency).
+"""Two ansible-playbook runs acting on the same guests at once (issue 9, Concurrency): real libvirt
+guests and vcsim VMs, one table of cases (CASES) run on every provider (PROVIDERS).
 
 Each case starts two runs side by side; whatever the interleaving, one waits for the other (or
 fails naming it), the snapshot tree is a consistent tree, and a set never half-applies. A run
@@ -7,20 +8,21 @@ SIGKILLed while it holds a guest's lease is taken over after the lease expires, 
 
 from __future__ import annotations
 
-import json
 import time
+import uuid
+import xml.etree.ElementTree as ET
 
 import libvirt
 import pytest
 
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.libvirt import LEASE_NAMESPACE
-from ansible_collections.savepoint.virt.plugins.module_utils._locking import LEASE_MARGIN_SECONDS
+from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware.lease import LEASE_FOLDER
+from ansible_collections.savepoint.virt.plugins.module_utils._locking import LEASE_MARGIN_SECONDS, Lease
 
 from safety.runs import Run
 
 TINY_GUEST_PREFIX = 'sp-safety'
 
-pytestmark = pytest.mark.qemu
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # lease_of polls: no stderr noise
 TIMEOUT = 120
 
@@ -36,20 +38,120 @@ def call(guest_names, snapshot, state='present', timeout=TIMEOUT, **extra):
     return args
 
 
-def tree(guest):
-    """{name: parent} of the guest's snapshots, checked to be one consistent tree."""
-    snaps = guest.dom.listAllSnapshots(0)
-    names = [s.getName() for s in snaps]
+def checked_tree(names, parents):
+    """{name: parent} checked to be one consistent tree with unique names."""
     assert len(names) == len(set(names)), 'duplicate snapshot names: %s' % names
-    parents = {}
-    for snap in snaps:
-        try:
-            parents[snap.getName()] = snap.getParent(0).getName()
-        except libvirt.libvirtError:
-            parents[snap.getName()] = None
     for name, parent in parents.items():
         assert parent is None or parent in parents, '%s has a missing parent %s' % (name, parent)
     return parents
+
+
+class LibvirtTarget:
+    """Real libvirt guests (tiny no-OS QEMU guests); the lease is an element of the domain's <metadata>."""
+
+    #: a killed run's savevm dies with it (vcsim, in contrast, runs a request it has received)
+    kills_before_the_call = True
+
+    def __init__(self, tiny_guests):
+        self.tiny_guests = tiny_guests
+        self.guests = {}
+
+    def new_guest(self):
+        guest = self.tiny_guests()
+        self.guests[guest.name] = guest
+        return guest.name
+
+    def call(self, guest_names, snapshot, **extra):
+        return call(guest_names, snapshot, **extra)
+
+    def tree(self, name):
+        snaps = self.guests[name].dom.listAllSnapshots(0)
+        parents = {}
+        for snap in snaps:
+            try:
+                parents[snap.getName()] = snap.getParent(0).getName()
+            except libvirt.libvirtError:
+                parents[snap.getName()] = None
+        return checked_tree([s.getName() for s in snaps], parents)
+
+    def lease_of(self, name):
+        return lease_of(self.guests[name])
+
+    def close(self):
+        pass
+
+
+class VcsimTarget:
+    """VMs of a vcsim; the lease is the folder 'savepoint.virt lease <moid>' in the datacenter's VM folder,
+    its one child folder named with the lease text."""
+
+    kills_before_the_call = False
+
+    def __init__(self, server):
+        from contract.harness_vmware import VcsimInventory
+        self.server = server
+        self.inventory = VcsimInventory(server)
+        self.vms = {}
+
+    def new_guest(self):
+        vm = self.inventory.new_vm(name='sp-conc-%s' % uuid.uuid4().hex[:8])
+        self.vms[vm.name] = vm
+        return vm.name
+
+    def call(self, guest_names, snapshot, **extra):
+        args = call(guest_names, snapshot, **extra)
+        args.update(provider='vmware', hostname=self.server.host, port=self.server.port, username='user',
+                    password='pass', validate_certs=False, honor_capability_flags=False)
+        del args['uri']
+        return args
+
+    def tree(self, name):
+        names, parents = [], {}
+
+        def walk(nodes, parent):
+            for node in nodes or []:
+                names.append(node.name)
+                parents[node.name] = parent
+                walk(node.childSnapshotList, node.name)
+        info = self.vms[name].snapshot
+        walk(info.rootSnapshotList if info else [], None)
+        return checked_tree(names, parents)
+
+    def lease_of(self, name):
+        folder = self.inventory.content.searchIndex.FindChild(
+            self.inventory.dc.vmFolder, LEASE_FOLDER % self.vms[name]._moId)  # pylint: disable=protected-access
+        if folder is None:
+            return None
+        children = list(folder.childEntity)
+        return children[0].name if children else ''
+
+    def close(self):
+        self.inventory.destroy_made()
+        self.inventory.close()
+
+
+@pytest.fixture(scope='module')
+def slow_vcsim():
+    """This module's own vcsim, whose snapshot methods wait before they run (outside vcsim's lock on the VM),
+    so that two runs really overlap: without a lease both would read the tree, both would create."""
+    from services.vcsim import VcsimServer
+    server = VcsimServer(vms_per_pool=1, extra_args=['-method-delay', ','.join(
+        '%s:%d' % item for item in SLOW_METHODS.items())])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def target(request):
+    if request.param == 'libvirt':
+        made = LibvirtTarget(request.getfixturevalue('tiny_guests'))
+    else:
+        made = VcsimTarget(request.getfixturevalue('slow_vcsim'))
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def lease_of(guest):
@@ -76,65 +178,81 @@ def ok_or_busy(run, other_hint=''):
 
 
 CASES = ['same_name_twice', 'two_names', 'create_and_revert', 'create_and_delete', 'crossed_sets']
+PROVIDERS = [pytest.param('libvirt', marks=pytest.mark.qemu), pytest.param('vmware', marks=pytest.mark.vmware)]
+#: milliseconds vcsim sleeps before it runs each snapshot method (the window two runs could race in)
+SLOW_METHODS = {'CreateSnapshot_Task': 2000, 'RevertToSnapshot_Task': 1000, 'RemoveSnapshot_Task': 1000}
 
 
+@pytest.mark.parametrize('target', PROVIDERS, indirect=True)
 @pytest.mark.parametrize('case', CASES)
-def test_two_runs_at_once(tiny_guests, case):
-    g1, g2 = tiny_guests(), tiny_guests()
+def test_two_runs_at_once(target, case):
+    g1, g2 = target.new_guest(), target.new_guest()
+    on = target.call
     if case == 'same_name_twice':
-        a, b = both(call([g1.name], 'same'), call([g1.name], 'same'))
+        a, b = both(on([g1], 'same'), on([g1], 'same'))
         results = [ok_or_busy(a), ok_or_busy(b)]
         assert sorted(r['results'][0]['action'] for r in results if r.get('results')) in (
             ['created', 'exists'], ['created'])
-        assert list(tree(g1)) == ['same']
+        assert list(target.tree(g1)) == ['same']
     elif case == 'two_names':
-        a, b = both(call([g1.name], 'first'), call([g1.name], 'second'))
+        a, b = both(on([g1], 'first'), on([g1], 'second'))
         assert a.rc == 0 and b.rc == 0, (a.result()['msg'], b.result()['msg'])
-        parents = tree(g1)
+        parents = target.tree(g1)
         assert sorted(parents) == ['first', 'second']
         # serialised: one is the child of the other, never two roots racing for "current"
         assert sorted(parents.values(), key=str) in ([None, 'first'], [None, 'second'])
     elif case == 'create_and_revert':
-        assert Run(call([g1.name], 'base')).wait(TIMEOUT * 2).rc == 0
-        a, b = both(call([g1.name], 'base', state='reverted'), call([g1.name], 'next'))
+        assert Run(on([g1], 'base')).wait(TIMEOUT * 2).rc == 0
+        a, b = both(on([g1], 'base', state='reverted'), on([g1], 'next'))
         assert a.rc == 0 and b.rc == 0, (a.result()['msg'], b.result()['msg'])
-        assert sorted(tree(g1)) == ['base', 'next']
+        assert sorted(target.tree(g1)) == ['base', 'next']
     elif case == 'create_and_delete':
-        assert Run(call([g1.name], 'old')).wait(TIMEOUT * 2).rc == 0
-        a, b = both(call([g1.name], 'old', state='absent'), call([g1.name], 'new'))
+        assert Run(on([g1], 'old')).wait(TIMEOUT * 2).rc == 0
+        a, b = both(on([g1], 'old', state='absent'), on([g1], 'new'))
         assert a.rc == 0 and b.rc == 0, (a.result()['msg'], b.result()['msg'])
-        assert sorted(tree(g1)) == ['new']
+        assert sorted(target.tree(g1)) == ['new']
     elif case == 'crossed_sets':
         # Two sets over the same two guests named in opposite order: no deadlock, no half set.
-        a, b = both(call([g1.name, g2.name], 'set-a'), call([g2.name, g1.name], 'set-b'))
+        a, b = both(on([g1, g2], 'set-a'), on([g2, g1], 'set-b'))
         for run, name in ((a, 'set-a'), (b, 'set-b')):
             ok_or_busy(run)
-            present = [name in tree(g) for g in (g1, g2)]
+            present = [name in target.tree(g) for g in (g1, g2)]
             assert present in ([True, True], [False, False]), '%s half applied: %s' % (name, present)
         assert a.rc == 0 or b.rc == 0
     for guest in (g1, g2):
-        assert lease_of(guest) is None, 'a lease was left behind on %s' % guest.name
+        assert target.lease_of(guest) is None, 'a lease was left behind on %s' % guest
 
 
-def test_run_killed_holding_the_lease_is_taken_over_after_expiry(tiny_guests):
-    guest = tiny_guests()
+def dead_run_of(raw):
+    """The run id in a lease as the provider stores it (libvirt: JSON in an XML element; VMware: compact)."""
+    if raw.startswith('<'):
+        raw = ET.fromstring(raw).text
+    return Lease.decode(raw).run
+
+
+@pytest.mark.parametrize('target', PROVIDERS, indirect=True)
+def test_run_killed_holding_the_lease_is_taken_over_after_expiry(target):
+    guest = target.new_guest()
     short = 5
-    victim = Run(call([guest.name], 'victim', timeout=short))
+    victim = Run(target.call([guest], 'victim', timeout=short))
     deadline = time.monotonic() + TIMEOUT
-    while lease_of(guest) is None and victim.proc.poll() is None and time.monotonic() < deadline:
+    while target.lease_of(guest) is None and victim.proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     victim.kill()
     time.sleep(3)  # had any part of the run survived the kill, it would release the lease now
-    held = lease_of(guest)
-    assert held is not None, 'the run finished before it could be killed holding the lease'
-    dead = json.loads(__import__('xml.etree.ElementTree', fromlist=['x']).fromstring(held).text)
+    held = target.lease_of(guest)
+    assert held, 'the run finished before it could be killed holding the lease'
+    dead = dead_run_of(held)
     started = time.monotonic()
-    heir = Run(call([guest.name], 'heir', timeout=TIMEOUT)).wait(short + LEASE_MARGIN_SECONDS + TIMEOUT * 2)
+    heir = Run(target.call([guest], 'heir', timeout=TIMEOUT)).wait(short + LEASE_MARGIN_SECONDS + TIMEOUT * 2)
     result = heir.result()
     assert heir.rc == 0, result.get('msg')
     waited = time.monotonic() - started
-    assert any('stale lease' in w and dead['run'] in w for w in result.get('warnings', [])), result.get('warnings')
+    assert any('stale lease' in w and dead in w for w in result.get('warnings', [])), result.get('warnings')
     # It waited for the expiry (timeout + margin after the victim took it), not less.
     assert waited >= LEASE_MARGIN_SECONDS - 5
-    assert 'heir' in tree(guest) and 'victim' not in tree(guest)
-    assert lease_of(guest) is None
+    tree = target.tree(guest)
+    assert 'heir' in tree
+    if target.kills_before_the_call:
+        assert 'victim' not in tree
+    assert target.lease_of(guest) is None

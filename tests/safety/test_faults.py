@@ -6,6 +6,9 @@ One table (FAULTS), one runner per provider:
 - libvirt: the guest's own QEMU process is frozen/killed (never the shared libvirtd); a frozen QEMU
   never answers savevm/loadvm/delvm, so this is also what proves the backend's deadline holds.
 - VMware: a vcsim of this test, with the snapshot method delayed so that the fault lands mid-task.
+- libvirtd itself frozen/killed while the operation is in flight in it (test_libvirtd_fault, last in this
+  module; it breaks every open libvirt connection, so run it only under `flock -x
+  /tmp/savepoint-libvirtd.lock`); libvirtd is brought back with tests/services/libvirt/up.sh.
 OpenStack (nova-compute/glance stopped under the stack's lock) is not in this table yet.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -213,3 +217,111 @@ def test_vcsim_fault(monkeypatch, phase, fault):
         assert names == {'create': ['made-under-fault'], 'revert': ['base'], 'delete': []}[phase], names
     finally:
         server.stop()
+
+
+# -- libvirt: the libvirt daemon itself (last in this module: it breaks every open connection) --------
+# Run these only while no one else uses libvirtd: on a shared machine under
+# `flock -x /tmp/savepoint-libvirtd.lock` (others take it shared); in CI the tests run one after another.
+# Every case brings libvirtd back (tests/services/libvirt/up.sh) in a finally.
+UP_SH = Path(__file__).resolve().parent.parent / 'services' / 'libvirt' / 'up.sh'
+#: a hung libvirt call is given up on after this long at the latest: the test's own safety net, never reached
+#: by a backend that keeps its deadline (the assertion on the elapsed time fails first)
+WATCHDOG_SECONDS = TIMEOUT + SYNC_GRACE_SECONDS + 4 * LEASE_CALL_SECONDS + 60
+
+
+def libvirtd_pid() -> int:
+    """The daemon serving qemu:///system (as up.sh starts it: libvirtd, or virtqemud where it is gone)."""
+    name = 'libvirtd' if Path('/usr/sbin/libvirtd').exists() else 'virtqemud'
+    pid = int(Path('/run/%s.pid' % name).read_text().strip())
+    assert Path('/proc/%d/comm' % pid).read_text().strip() == name, 'no %s running' % name
+    return pid
+
+
+def resume(pid: int) -> None:
+    """SIGCONT, when the process still exists (a revert may have replaced the guest's QEMU)."""
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+
+
+def restore_libvirtd(pid: int) -> None:
+    resume(pid)
+    proc = subprocess.run(['bash', str(UP_SH)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, 'libvirtd did not come back: %s' % proc.stderr
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize('phase,fault', FAULTS)
+def test_libvirtd_fault(phase, fault):
+    from services.libvirt import TinyGuests, ensure_daemon
+    ensure_daemon()
+    qemu = libvirt.open('qemu:///system')
+    guests = TinyGuests(qemu, prefix='%s-d' % TINY_GUEST_PREFIX)
+    guest = guests()
+    daemon = libvirtd_pid()
+    try:
+        _libvirtd_case(phase, fault, guest, guests, daemon)
+    finally:
+        # every connection to the old daemon may be dead (killed) or hung (frozen): a new one to clean up
+        qemu = libvirt.open('qemu:///system')
+        guests.conn = guest.conn = qemu
+        try:
+            guest.dom = qemu.lookupByName(guest.name)
+        except libvirt.libvirtError:
+            guest.dom = None
+        guests.destroy()
+        qemu.close()
+
+
+def _libvirtd_case(phase, fault, guest, guests, daemon) -> None:
+    conn = {'uri': 'qemu:///system'}
+    refs = [GuestRef(name=guest.name)]
+    try:
+        if phase != 'create':
+            run(LibvirtBackend, conn, request(refs, 'create', 'base'))
+        name = target(phase)
+        # The guest's QEMU is stopped first, so that the operation is surely in flight in libvirtd (waiting on
+        # QEMU's monitor) when libvirtd is frozen or killed; QEMU goes on at that moment.
+        pid = qemu_pid(guest)
+        os.kill(pid, signal.SIGSTOP)
+        INJECTED['count'] += 1
+
+        def inject() -> None:
+            os.kill(daemon, signal.SIGSTOP if fault == 'freeze' else signal.SIGKILL)
+            resume(pid)
+        injector = threading.Timer(TIMEOUT / 3, inject)
+        watchdog = threading.Timer(WATCHDOG_SECONDS, os.kill, (daemon, signal.SIGCONT))
+        injector.start()
+        watchdog.start()
+        try:
+            error, result, elapsed = run_failing(LibvirtBackend, conn, request(refs, phase, name))
+        finally:
+            injector.join()
+            watchdog.cancel()
+            resume(pid)
+        # the deadline, the first call's grace, and the lease read+write that give up on the hung daemon
+        assert elapsed < TIMEOUT + SYNC_GRACE_SECONDS + 2 * LEASE_CALL_SECONDS + 10, elapsed
+        assert error is not None, 'libvirtd %s under %s went unnoticed: %s' % (fault, phase, (result or {}).get('msg'))
+        if error.kind == 'timeout':
+            assert 'did not finish within %ds' % TIMEOUT in error.msg and 'check before retrying' in error.msg
+        else:
+            assert error.kind in ('provider_error', 'connection_failed', 'partial_failure'), error.msg
+        assert guest.name in error.msg and name in mentioned(error), error.msg
+    finally:
+        restore_libvirtd(daemon)
+    # a connection to the daemon as it is now, for the checks below
+    qemu = libvirt.open('qemu:///system')
+    guests.conn = guest.conn = qemu
+    guest.dom = qemu.lookupByName(guest.name)
+    wait_job_done(guest, RERUN_TIMEOUT)
+    # Nothing the result does not mention: only the snapshot that was asked for (and the base).
+    assert set(libvirt_names(guest)) <= {'base', name}
+    # The re-run converges: it succeeds, and a second one changes nothing (a revert always reverts).
+    first = run(LibvirtBackend, conn, request(refs, phase, name), timeout=RERUN_TIMEOUT)
+    assert first['results'][0]['action'] in ('created', 'exists', 'reverted', 'deleted', 'absent'), first['msg']
+    second = run(LibvirtBackend, conn, request(refs, phase, name), timeout=RERUN_TIMEOUT)
+    if phase != 'revert':
+        assert second['changed'] is False, second['msg']
+    expected = {'create': [name], 'revert': ['base'], 'delete': []}[phase]
+    assert libvirt_names(guest) == expected

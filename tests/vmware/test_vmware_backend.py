@@ -16,6 +16,7 @@ from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
     AmbiguousGuestError, AuthenticationError, CertificateError, GuestNotFoundError, InvalidRequestError,
     PartialFailureError, ProviderError, QuiesceUnavailableError, UnsupportedError,
 )
+from ansible_collections.savepoint.virt.plugins.module_utils._locking import LEASE_MARGIN_SECONDS
 from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef, SnapshotSpec
 from ansible_collections.savepoint.virt.plugins.module_utils._ownership import make_marker
 from ansible_collections.savepoint.virt.plugins.module_utils._waiting import WaitPolicy
@@ -428,9 +429,12 @@ def test_vcsim_frozen_during_a_bulk_run_fails_within_the_timeout_and_a_rerun_con
         assert 'may have been started on the server' in msg and 'broke earlier in this task' in msg
         assert all(r['changed'] is False for r in err.value.details['results'])
         # The server wakes up with whatever it did before it froze; the same request converges on that.
-        first = run(conn, present(refs, 'frozen-set'))
+        # The frozen run could not release its leases (the connection was broken): the re-run waits for
+        # them to expire (timeout + margin after they were taken) and takes them over, saying so.
+        first = run(conn, present(refs, 'frozen-set'), timeout=timeout + LEASE_MARGIN_SECONDS + 60)
         actions = [r['action'] for r in first['results']]
         assert set(actions) <= {'created', 'exists'} and 'exists' in actions
+        assert any('took over a stale lease' in w for w in first['warnings']), first['warnings']
         second = run(conn, present(refs, 'frozen-set'))
         assert second['changed'] is False
         with VmwareBackend(conn) as backend:

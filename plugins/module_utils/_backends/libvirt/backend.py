@@ -101,7 +101,8 @@ class LibvirtBackend(SnapshotBackend):
 
     @property
     def is_test_driver(self) -> bool:
-        return self.conn.getType() == 'Test'
+        # virConnectGetType names the test driver 'TEST' (not 'Test'); compared without case to be safe.
+        return self.conn.getType().upper() == 'TEST'
 
     @property
     def lib_version(self) -> int:

@@ -10,11 +10,12 @@ from typing import List, Optional
 from ..._errors import SavepointError
 from ..._waiting import Operation, ProgressCallback, WaitPolicy, pending
 from . import sdk, session
+from .lease import VmwareLeases
 from .snapshots import VmwareSnapshots
 from .tasks import TaskWaiter, apply_task_state, mark_lost
 
 
-class VmwareBackend(VmwareSnapshots):
+class VmwareBackend(VmwareSnapshots, VmwareLeases):
     provider = 'vmware'
     guest_fields = ('name', 'uuid', 'id', 'folder')
     guest_options = ('moid', 'folder')

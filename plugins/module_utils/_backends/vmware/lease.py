@@ -1,0 +1,184 @@
+# -*- coding: utf-8 -*-
+# Copyright: savepoint.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The per-VM lease (one run at a time, _locking.py) as a folder: an atomic create-if-absent.
+
+Why a folder, and not a register on the VM (a custom attribute, ``config.extraConfig``):
+
+- A register has no compare-and-set that vcsim honours: ``ReconfigVM_Task``'s
+  ``spec.changeVersion`` would be one on vCenter, but vcsim 0.24.2 ignores it,
+  and ``SetField`` has none at all. Write, settle and read back then excludes
+  only while two runs' read and write are closer together than the settle
+  time; over HTTPS on a loaded controller they are not, and two runs each
+  read "free", each wrote, each read back their own value later and each made
+  the snapshot (what the custom-attribute lease did on vcsim). vcsim also
+  *appends* on ``SetField`` and on ``extraConfig`` keys instead of replacing
+  (simulator/custom_fields_manager.go, virtual_machine.go applyExtraConfig),
+  so a reader that takes the first entry sees a stale value for ever.
+- ``Folder.CreateFolder`` refuses a second child of one name with
+  DuplicateName, atomically, on vCenter (inventory names are unique per
+  folder) and on vcsim (the call runs under the parent folder's lock). So the
+  folder ``savepoint.virt lease <vm moid>`` in the datacenter's VM folder is a
+  true mutex; the lease text (who, until when) is the name of its one child
+  folder, renewed by renaming it. A VM revert does not touch folders.
+- A stale lease is removed by the moid of the folder that was read, and only
+  while its text is still the one read; of two heirs one destroys it and
+  creates a new one, the other then gets DuplicateName (or finds another text)
+  and waits. A holder that lost its expired lease finds its folder gone at
+  the next renewal and stops.
+
+Privileges: Folder.Create, Folder.Rename and Folder.Delete on the datacenter's
+VM folder. Where folders cannot be made (an ESXi host without vCenter) the
+claim raises UnsupportedError and the run goes on unlocked, with a warning.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..._errors import GuestNotFoundError, ProviderError, UnsupportedError
+from ..._model import Guest
+from . import sdk
+from .sdk import GUEST_PROPS
+from .session import VmwareSession
+
+LEASE_FOLDER = 'savepoint.virt lease %s'
+#: vSphere's limit for an inventory name
+NAME_LIMIT = 80
+
+
+class VmwareLeases(VmwareSession):
+    """read_lease / write_lease / claim_lease on a per-VM folder."""
+
+    supports_leases = True
+    lease_mutex = True
+    lease_max_chars = NAME_LIMIT
+    lease_settle_seconds = 0.0
+
+    def __init__(self, connection: Dict[str, Any]) -> None:
+        super().__init__(connection)
+        self._lease_parents: Dict[str, Any] = {}  # guest id or parent folder moid -> the datacenter's VM folder
+        self._lease_held: Dict[str, Any] = {}  # guest id -> the mutex folder this session created
+
+    # -- where ---------------------------------------------------------------------
+    def _lease_parent(self, guest: Guest) -> Any:
+        """The VM folder of the VM's datacenter (the same for every run acting on this VM)."""
+        if guest.id not in self._lease_parents:
+            doing = "finding the datacenter of guest '%s' for its lease" % guest.name
+
+            def walk() -> Any:
+                obj = guest.handle
+                parent = obj.parent or obj.parentVApp  # a VM in a vApp has no folder parent
+                first = parent._moId if parent is not None else None  # pylint: disable=protected-access
+                if first in self._lease_parents:  # VMs of one folder: one call, not a walk each
+                    return self._lease_parents[first]
+                for _depth in range(100):
+                    if parent is None:
+                        break
+                    if isinstance(parent, sdk.vim.Datacenter):
+                        self._lease_parents[first] = parent.vmFolder
+                        return self._lease_parents[first]
+                    parent = parent.parent
+                raise GuestNotFoundError("guest '%s' is in no datacenter: no place for its lease" % guest.name)
+            self._lease_parents[guest.id] = self._call(walk, doing, GuestNotFoundError)
+        return self._lease_parents[guest.id]
+
+    def _lease_state(self, guest: Guest) -> Tuple[Any, Any, Optional[str]]:
+        """(mutex folder or None, its lease child or None, the lease text or None)."""
+        parent = self._lease_parent(guest)
+        name = LEASE_FOLDER % guest.id
+
+        def look() -> Tuple[Any, Any, Optional[str]]:
+            folder = self.content.searchIndex.FindChild(parent, name)
+            if folder is None:
+                return None, None, None
+            children = list(folder.childEntity or [])
+            if not children:
+                return folder, None, None
+            return folder, children[0], children[0].name
+        try:
+            return self._call(look, "reading the lease of guest '%s'" % guest.name, GuestNotFoundError)
+        except GuestNotFoundError:  # removed while we looked: there is none now
+            return None, None, None
+
+    def _task(self, start: Any, doing: str) -> None:
+        def run() -> None:
+            sdk.WaitForTask(start())
+        self._call(run, doing, GuestNotFoundError)
+
+    def _destroy(self, folder: Any, doing: str) -> None:
+        try:
+            self._task(folder.Destroy_Task, doing)
+        except GuestNotFoundError:  # already gone (another run removed it): what we wanted
+            pass
+
+    # -- the backend interface -------------------------------------------------------
+    def read_lease(self, guest: Guest) -> Optional[str]:
+        """None: no lease; '': a mutex whose text is not written (yet); otherwise the lease text."""
+        folder, _child, text = self._lease_state(guest)
+        if folder is None:
+            return None
+        return text or ''
+
+    def claim_lease(self, guest: Guest, text: str, stale: Optional[str]) -> bool:
+        """Take the lease if nobody holds it (after removing ``stale``, the exact lease read, if given)."""
+        parent = self._lease_parent(guest)
+        name = LEASE_FOLDER % guest.id
+        if stale is not None:
+            folder, _child, current = self._lease_state(guest)
+            if folder is not None:
+                if (current or '') != stale:
+                    return False  # renewed or taken over since it was read
+                self._destroy(folder, "removing the stale lease of guest '%s'" % guest.name)
+        try:
+            folder = self._call(lambda: parent.CreateFolder(name), "taking the lease of guest '%s'" % guest.name,
+                                GuestNotFoundError)
+        except ProviderError as exc:
+            if (exc.details or {}).get('vsphere_fault') == 'DuplicateName':
+                return False
+            raise
+        except UnsupportedError as exc:
+            raise UnsupportedError("this vSphere server cannot create the lease folder of guest '%s' (%s)"
+                                   % (guest.name, exc.provider_message or exc.msg))
+        self._lease_held[guest.id] = folder
+        try:
+            self._call(lambda: folder.CreateFolder(text), "writing the lease of guest '%s'" % guest.name,
+                       GuestNotFoundError)
+        except Exception:
+            self._lease_held.pop(guest.id, None)
+            self._destroy(folder, "removing the half-written lease of guest '%s'" % guest.name)
+            raise
+        return True
+
+    def leases_taken(self, guests: List[Guest]) -> None:
+        """Read the guests again now that no other run acts on them (one call for all): what the lookup
+        read before may be another run's past (its snapshot, its revert's power state)."""
+        props = self._retrieve([g.handle for g in guests], sdk.vim.VirtualMachine, GUEST_PROPS,
+                               'reading the guests again under their leases')
+        for guest in guests:
+            if guest.id not in props:
+                raise GuestNotFoundError("vmware guest '%s' (id %s) has gone" % (guest.name, guest.id))
+            fresh = self._guest(guest.id, props[guest.id])
+            guest.power_state, guest.provider_details = fresh.power_state, fresh.provider_details
+
+    def write_lease(self, guest: Guest, text: Optional[str]) -> None:
+        """Renew (``text``) or release (None) the lease this session holds."""
+        folder = self._lease_held.get(guest.id)
+        if text is None:
+            self._lease_held.pop(guest.id, None)
+            if folder is not None:
+                self._destroy(folder, "releasing the lease of guest '%s'" % guest.name)
+            return
+        lost = ProviderError("guest '%s': the lease of this run is gone (it expired and another run took it "
+                             "over); nothing more is written" % guest.name)
+        if folder is None:
+            raise lost
+        try:
+            children = self._call(lambda: list(folder.childEntity or []),
+                                  "renewing the lease of guest '%s'" % guest.name, GuestNotFoundError)
+        except GuestNotFoundError:
+            raise lost
+        if not children:
+            raise lost
+        if children[0].name != text:  # vSphere refuses a rename to the same name
+            self._task(lambda: children[0].Rename_Task(text), "renewing the lease of guest '%s'" % guest.name)
