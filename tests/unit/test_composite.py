@@ -297,3 +297,21 @@ def test_a_task_across_providers_defaults_to_the_most_careful_providers_parallel
     cls = _module.choose_backend(params(guests=MIXED), BACKENDS)
     assert parallel_default(cls.provider) == min(PARALLEL_DEFAULTS[p] for p in ('libvirt', 'openstack', 'vmware'))
     assert parallel_default('vmware') == PARALLEL_DEFAULTS['vmware']
+
+
+def test_a_member_with_atomic_claim_leases_is_held_in_memory_in_a_set_across_providers():
+    class Claiming(Beta):
+        provider = 'claiming'
+        supports_leases = True
+        lease_mutex = True
+
+        def read_lease(self, guest):
+            raise AssertionError('the composite must not use a claim-lease member as a write/read-back store')
+
+        write_lease = read_lease
+    cls = composite_for([Alpha, Claiming])
+    Claiming.guests_of = {'c1': 'running'}
+    result = run(cls, present('pre', refs(('alpha', 'a1'), ('claiming', 'c1'))))
+    assert [r['action'] for r in result['results']] == ['created', 'created']
+    # taken, renewed and released on the member with storage; none written to the claiming one
+    assert set(MADE['alpha'][0].lease_writes) == {'a1'} and MADE['alpha'][0].leases == {'id-a1': None}
