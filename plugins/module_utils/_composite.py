@@ -125,18 +125,32 @@ class CompositeBackend(SnapshotBackend):
         return self._tag(self._of(guest).refresh_guest(guest), guest.provider)
 
     # -- leases ------------------------------------------------------------------------
-    # One LeaseKeeper serves the whole request with one protocol: write, settle, read back
-    # (libvirt's). A member whose leases are an atomic claim instead (VMware, ``lease_mutex``)
-    # cannot take part in it, so its guests are held in memory for this run -- as a provider
-    # without lease storage; KNOWN LIMITATION: in a task across providers, VMware guests rely on
-    # vSphere's own task serialisation, as they did before VMware had leases.
-    @staticmethod
-    def _stores(cls: Type[SnapshotBackend]) -> bool:
-        return bool(cls.supports_leases) and not getattr(cls, 'lease_mutex', False)
+    # One LeaseKeeper serves the whole request with ONE protocol: write/settle/read back (libvirt)
+    # or an atomic claim (VMware, ``lease_mutex``). The composite uses the claim protocol when every
+    # member with lease storage has it (vmware + openstack), else write/read-back; members that do
+    # not fit the protocol in use (VMware next to libvirt; OpenStack, which has no storage) are held
+    # in memory for this run -- exactly "no lease": they rely on the provider's own serialisation
+    # (KNOWN LIMITATION for VMware in a set with libvirt).
+    def _mutex_mode(self) -> bool:
+        storing = [m for m in self.members if m.supports_leases]
+        return bool(storing) and all(getattr(m, 'lease_mutex', False) for m in storing)
+
+    def _stores(self, cls: Type[SnapshotBackend]) -> bool:
+        return bool(cls.supports_leases) and bool(getattr(cls, 'lease_mutex', False)) == self._mutex_mode()
 
     @property
     def supports_leases(self) -> bool:  # type: ignore[override]
         return any(self._stores(m) for m in self.members)
+
+    @property
+    def lease_mutex(self) -> bool:
+        return self._mutex_mode()
+
+    @property
+    def lease_max_chars(self) -> Optional[int]:
+        limits = [getattr(m, 'lease_max_chars', None) for m in self.members if self._stores(m)]
+        known = [int(v) for v in limits if v]
+        return min(known) if known else None
 
     @property
     def lease_settle_seconds(self) -> float:
@@ -156,6 +170,24 @@ class CompositeBackend(SnapshotBackend):
             backend.write_lease(guest, text)
         else:
             self._leases[(guest.provider, guest.id)] = text
+
+    def claim_lease(self, guest: Guest, text: str, stale: Optional[str]) -> bool:
+        """The claim protocol (only used when _mutex_mode()): the member's own, or in memory."""
+        backend = self._of(guest)
+        if self._stores(type(backend)):
+            return bool(backend.claim_lease(guest, text, stale))  # type: ignore[attr-defined]
+        key = (guest.provider, guest.id)
+        if self._leases.get(key) != stale:
+            return False
+        self._leases[key] = text
+        return True
+
+    def leases_taken(self, guests: List[Guest]) -> None:
+        for provider in sorted({g.provider for g in guests}):
+            backend = self.member(provider)
+            taken = getattr(backend, 'leases_taken', None)
+            if taken is not None and self._stores(type(backend)):
+                taken([g for g in guests if g.provider == provider])
 
     # -- snapshots -----------------------------------------------------------------------
     def capabilities(self, guest: Guest) -> Capabilities:

@@ -315,3 +315,35 @@ def test_a_member_with_atomic_claim_leases_is_held_in_memory_in_a_set_across_pro
     assert [r['action'] for r in result['results']] == ['created', 'created']
     # taken, renewed and released on the member with storage; none written to the claiming one
     assert set(MADE['alpha'][0].lease_writes) == {'a1'} and MADE['alpha'][0].leases == {'id-a1': None}
+
+
+def test_claim_lease_members_keep_their_leases_when_no_member_writes_and_reads_back():
+    claims = []
+
+    class Claiming(Beta):
+        provider = 'claiming'
+        supports_leases = True
+        lease_mutex = True
+        lease_max_chars = 80
+        guests_of = {'c1': 'running'}
+
+        def claim_lease(self, guest, text, stale):
+            claims.append((guest.name, len(text) <= 80, stale))
+            self.leases[guest.id] = text
+            return True
+
+        def read_lease(self, guest):
+            return self.leases.get(guest.id)
+
+        def write_lease(self, guest, text):
+            self.leases[guest.id] = text
+    cls = composite_for([Beta, Claiming])
+    with cls({}) as backend:
+        assert backend.lease_mutex is True and backend.supports_leases is True and backend.lease_max_chars == 80
+        result = SnapshotEngine(backend, wait_policy=policy()).run(present('pre', refs(('beta', 'b1'),
+                                                                                        ('claiming', 'c1'))))
+    assert [r['action'] for r in result['results']] == ['created', 'created']
+    assert claims == [('c1', True, None)] and MADE['claiming'][0].leases == {'id-c1': None}
+    # next to a write/read-back member (Alpha) the claiming one is held in memory instead
+    with composite_for([Alpha, Claiming])({}) as backend:
+        assert backend.lease_mutex is False and backend.supports_leases is True
