@@ -340,8 +340,8 @@ def test_claim_lease_members_keep_their_leases_when_no_member_writes_and_reads_b
     cls = composite_for([Beta, Claiming])
     with cls({}) as backend:
         assert backend.lease_mutex is True and backend.supports_leases is True and backend.lease_max_chars == 80
-        result = SnapshotEngine(backend, wait_policy=policy()).run(present('pre', refs(('beta', 'b1'),
-                                                                                        ('claiming', 'c1'))))
+        guests = refs(('beta', 'b1'), ('claiming', 'c1'))
+        result = SnapshotEngine(backend, wait_policy=policy()).run(present('pre', guests))
     assert [r['action'] for r in result['results']] == ['created', 'created']
     assert claims == [('c1', True, None)] and MADE['claiming'][0].leases == {'id-c1': None}
     # next to a write/read-back member (Alpha) the claiming one is held in memory instead
