@@ -11,7 +11,8 @@ reads the trees until after it has read them back (look, decide, act).
 
 - Where: the backend stores an opaque text per guest (libvirt: an element
   of the domain's <metadata> in the collection's namespace; VMware: a custom
-  attribute). A backend without storage (``supports_leases = False``) is not
+  attribute; OpenStack: a key of the server's metadata, whose 255-character
+  limit ``lease_max_chars`` states). A backend without storage (``supports_leases = False``) is not
   locked; the provider's own serialisation is then all there is.
 - How long: ``timeout + LEASE_MARGIN_SECONDS`` from the last renewal (renewed
   before every round of writes). A run that died holding it (SIGKILL, lost
@@ -61,8 +62,20 @@ class Lease:
     acquired_at: str
     expires_at: str
 
-    def encode(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+    def encode(self, max_chars: Optional[int] = None) -> str:
+        """The lease as text; with ``max_chars`` (a store's value limit, e.g. Nova's 255) the human part
+        (``who``) is shortened to fit. Raises ValueError when even that does not fit."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        if max_chars is None or len(text) <= max_chars:
+            return text
+        who = self.who
+        while len(text) > max_chars and who:
+            who = who[:max(0, len(who) - (len(text) - max_chars) - 3)]  # strictly shorter every round
+            text = json.dumps(dict(asdict(self), who=who + '...'), sort_keys=True)
+        if len(text) > max_chars:
+            raise ValueError('the lease text is %d characters long, the store holds at most %d'
+                             % (len(text), max_chars))
+        return text
 
     @classmethod
     def decode(cls, text: Optional[str]) -> Optional['Lease']:
@@ -126,6 +139,9 @@ class LeaseKeeper:
         return Lease(run=self.run, who=self.who, acquired_at=self.acquired_at or to_iso(now),
                      expires_at=to_iso(now + datetime.timedelta(seconds=self.timeout + self.margin)))
 
+    def _text(self) -> str:
+        return self._mine().encode(getattr(self.backend, 'lease_max_chars', None))
+
     def _say(self, line: str) -> None:
         if self.progress is not None:
             self.progress(line)
@@ -177,7 +193,7 @@ class LeaseKeeper:
             for guest in guests:
                 lease, problem = self._read(guest)
                 if lease is None or lease.run == self.run or lease.expired(self.now()):
-                    self.backend.write_lease(guest, self._mine().encode())
+                    self.backend.write_lease(guest, self._text())
                     self.held.append(guest)
                     if problem or (lease is not None and lease.run != self.run):
                         taken.append((guest, problem, lease))
@@ -226,7 +242,7 @@ class LeaseKeeper:
     def renew(self) -> None:
         """Push the expiry of every held lease forward (before a new round of writes)."""
         for guest in self.held:
-            self.backend.write_lease(guest, self._mine().encode())
+            self.backend.write_lease(guest, self._text())
 
     def release(self) -> None:
         """Remove every lease this run holds; never raises (a left lease only expires)."""

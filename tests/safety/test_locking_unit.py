@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime
 import json
+from dataclasses import asdict
 
 import pytest
 
-from ansible_collections.savepoint.virt.plugins.module_utils._locking import GuestBusyError, LeaseKeeper
+from ansible_collections.savepoint.virt.plugins.module_utils._locking import GuestBusyError, Lease, LeaseKeeper
 from ansible_collections.savepoint.virt.plugins.module_utils._model import Guest, to_iso
 
 T0 = datetime.datetime(2026, 12, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
@@ -158,3 +159,22 @@ def test_release_leaves_another_runs_lease():
     store.leases['b'] = json.dumps({'run': 'x', 'who': 'y', 'acquired_at': to_iso(T0), 'expires_at': to_iso(T0)})
     k.release()
     assert 'b' in store.leases
+
+
+@pytest.mark.parametrize('who', ['u@h pid 1', 'x' * 300, 'ü\\"' * 120, 'root@' + 'h' * 64 + ' pid 4194304 job 12345 state=reverted'])
+def test_lease_text_is_shortened_to_a_store_limit_and_still_decodes(who):
+    # Nova metadata values hold 255 characters: the human part gives way, the run id never does.
+    lease = Lease(run='h' * 64 + ':4194304:0123abcd', who=who, acquired_at='2026-12-01T19:00:00Z',
+                  expires_at='2026-12-01T19:11:00Z')
+    text = lease.encode(255)
+    assert len(text) <= 255
+    back = Lease.decode(text)
+    assert back.run == lease.run and back.expires_at == lease.expires_at
+    assert back.who == who or (back.who.endswith('...') and who.startswith(back.who[:-3]))
+    assert lease.encode() == json.dumps(asdict(lease), sort_keys=True)
+
+
+def test_lease_text_that_cannot_fit_is_refused():
+    lease = Lease(run='r' * 300, who='w', acquired_at='2026-12-01T19:00:00Z', expires_at='2026-12-01T19:11:00Z')
+    with pytest.raises(ValueError, match='at most 255'):
+        lease.encode(255)
