@@ -87,3 +87,32 @@ def test_a_locked_server_is_a_clear_error_with_nothing_written(servers, sdk, sta
         admin.compute.unlock_server(server.id)
         admin.close()
     assert KEY not in metadata(sdk, server)
+
+
+def test_a_user_the_policy_forbids_metadata_writes_gets_a_clear_error(servers, sdk, stack):
+    """A project reader (Nova's default policy: may read servers, not write their metadata) is told
+    which rule refuses the lease, before anything is written."""
+    import uuid
+
+    import yaml
+    server = servers.boot()
+    admin = stack.connect('stack-admin')
+    auth_url = yaml.safe_load(stack.clouds_yaml.read_text())['clouds']['stack-demo']['auth']['auth_url']
+    name, password = 'sp-reader-%s' % uuid.uuid4().hex[:8], uuid.uuid4().hex
+    project = admin.identity.find_project('demo', domain_id='default', ignore_missing=False)
+    user = admin.identity.create_user(name=name, password=password, domain_id='default',
+                                      default_project_id=project.id)
+    try:
+        admin.identity.assign_project_role_to_user(project, user, admin.identity.find_role('reader'))
+        auth = {'auth_url': auth_url, 'username': name, 'password': password, 'project_name': 'demo',
+                'user_domain_name': 'Default', 'project_domain_name': 'Default'}
+        with OpenStackBackend({'auth': auth, 'auth_type': 'password'}) as backend:
+            guest = backend.find_guest(GuestRef(name=server.name))
+            with pytest.raises(SavepointError) as err:
+                backend.write_lease(guest, 'r')
+        assert 'HTTP 403' in err.value.msg and 'os_compute_api:server-metadata' in err.value.msg, err.value.msg
+        assert server.name in err.value.msg and 'nothing was changed' in err.value.msg
+    finally:
+        admin.identity.delete_user(user)
+        admin.close()
+    assert KEY not in metadata(sdk, server)

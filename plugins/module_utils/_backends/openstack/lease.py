@@ -10,8 +10,8 @@ _locking.py needs. Constraints of that store, and what is done about them:
 - A value holds at most 255 characters: ``lease_max_chars`` tells the lease
   keeper, which shortens the human part of the text to fit; a text that still
   does not fit is refused before anything is written.
-- Nova refuses metadata writes on a locked server (HTTP 409) for a non-admin:
-  that fails at once, naming the lock. (A server in a task -- a snapshot
+- Nova refuses metadata writes on a locked server (HTTP 409) for a non-admin,
+  and on a server in ERROR: that fails at once, naming the lock or the state. (A server in a task -- a snapshot
   upload, a rebuild -- still takes metadata writes: Nova checks no task state
   there, so a run that did not wait for its operation still releases.)
 - A user whom the cloud's policy does not allow to write server metadata
@@ -69,8 +69,17 @@ class LeaseMixin:
                     "(HTTP 403; rule os_compute_api:server-metadata:create/update/delete). savepoint.virt "
                     "keeps its one-run-at-a-time lease and the current snapshot there; nothing was changed"
                     % doing, 'HTTP 403', {'http_status': 403})
-            if status == 409 and getattr(self._server(guest.id), 'is_locked', False):  # type: ignore[attr-defined]
-                raise ProviderError("%s: the server is locked (openstack server unlock), and Nova refuses "
-                                    "metadata writes on a locked server; nothing was changed" % doing,
-                                    'HTTP 409', {'http_status': 409})
+            if status == 409:
+                server = self._server(guest.id)  # type: ignore[attr-defined]
+                if getattr(server, 'is_locked', False):
+                    raise ProviderError("%s: the server is locked (openstack server unlock), and Nova refuses "
+                                        "metadata writes on a locked server; nothing was changed" % doing,
+                                        'HTTP 409', {'http_status': 409})
+                if server.status not in ('ACTIVE', 'SHUTOFF', 'PAUSED', 'SUSPENDED'):
+                    # e.g. ERROR after a nova-compute crash under a rebuild: Nova takes no metadata writes
+                    raise ProviderError("%s: the server is %s, and Nova refuses metadata writes on a server in "
+                                        "that state; nothing was changed. Recover it first (an ERROR server: "
+                                        "an admin's 'openstack server set --state active', or a rebuild)"
+                                        % (doing, server.status), 'HTTP 409',
+                                        {'http_status': 409, 'status': server.status})
             raise translate(exc, doing, GuestNotFoundError)
