@@ -40,7 +40,7 @@ import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._errors import SavepointError
 from ._model import Guest, from_iso, to_iso, utcnow
@@ -53,6 +53,14 @@ MAX_POLL_SECONDS = 5.0
 class GuestBusyError(SavepointError):
     """Another run holds the lease of a guest of this request."""
     kind = 'guest_busy'
+
+
+class LeaseUnavailableError(SavepointError):
+    """The provider takes no lease on this guest in its present state (e.g. Nova refuses metadata writes
+    on a server in ERROR). The run goes on without that guest's lease, with a warning: refusing it would
+    also refuse deleting the snapshots of a broken guest, and what the provider refuses to store it will
+    mostly refuse to snapshot or rebuild as well."""
+    kind = 'provider_error'
 
 
 @dataclass
@@ -127,6 +135,8 @@ class LeaseKeeper:
         self.margin = margin
         self.run, self.who = run_identity(what)
         self.held: List[Guest] = []
+        #: guests the provider takes no lease on in their present state (LeaseUnavailableError): id -> why
+        self.unlocked: Dict[str, str] = {}
         self.warnings: List[str] = []
         self.acquired_at = ''
 
@@ -138,6 +148,13 @@ class LeaseKeeper:
         now = self.now()
         return Lease(run=self.run, who=self.who, acquired_at=self.acquired_at or to_iso(now),
                      expires_at=to_iso(now + datetime.timedelta(seconds=self.timeout + self.margin)))
+
+    def _unlock(self, guest: Guest, exc: SavepointError) -> None:
+        self.unlocked[guest.id] = exc.msg
+        warning = ("guest '%s': this run holds no lease on it (%s); another run could act on it at the same "
+                   "time" % (guest.name, exc.msg))
+        self.warnings.append(warning)
+        self._say(warning)
 
     def _text(self) -> str:
         return self._mine().encode(getattr(self.backend, 'lease_max_chars', None))
@@ -191,9 +208,15 @@ class LeaseKeeper:
             busy: Optional[tuple] = None
             taken = []
             for guest in guests:
+                if guest.id in self.unlocked:
+                    continue
                 lease, problem = self._read(guest)
                 if lease is None or lease.run == self.run or lease.expired(self.now()):
-                    self.backend.write_lease(guest, self._text())
+                    try:
+                        self.backend.write_lease(guest, self._text())
+                    except LeaseUnavailableError as exc:
+                        self._unlock(guest, exc)
+                        continue
                     self.held.append(guest)
                     if problem or (lease is not None and lease.run != self.run):
                         taken.append((guest, problem, lease))
@@ -204,6 +227,8 @@ class LeaseKeeper:
                 if settle > 0:
                     self.sleep(settle)
                 for guest in guests:
+                    if guest.id in self.unlocked:
+                        continue
                     check = self._read(guest)[0]
                     if check is None or check.run != self.run:
                         busy = (guest, check)
@@ -241,8 +266,12 @@ class LeaseKeeper:
 
     def renew(self) -> None:
         """Push the expiry of every held lease forward (before a new round of writes)."""
-        for guest in self.held:
-            self.backend.write_lease(guest, self._text())
+        for guest in list(self.held):
+            try:
+                self.backend.write_lease(guest, self._text())
+            except LeaseUnavailableError as exc:  # the guest went into such a state under this run
+                self.held.remove(guest)
+                self._unlock(guest, exc)
 
     def release(self) -> None:
         """Remove every lease this run holds; never raises (a left lease only expires)."""

@@ -10,8 +10,11 @@ _locking.py needs. Constraints of that store, and what is done about them:
 - A value holds at most 255 characters: ``lease_max_chars`` tells the lease
   keeper, which shortens the human part of the text to fit; a text that still
   does not fit is refused before anything is written.
-- Nova refuses metadata writes on a locked server (HTTP 409) for a non-admin,
-  and on a server in ERROR: that fails at once, naming the lock or the state. (A server in a task -- a snapshot
+- Nova refuses metadata writes on a locked server (HTTP 409) for a non-admin:
+  that fails at once, naming the lock. It refuses them on a server in ERROR
+  (or another state but ACTIVE, SHUTOFF, PAUSED, SUSPENDED) too: the run then
+  goes on without that server's lease, with a warning (so the snapshots of a
+  broken server can still be deleted; Nova refuses createImage there anyway). (A server in a task -- a snapshot
   upload, a rebuild -- still takes metadata writes: Nova checks no task state
   there, so a run that did not wait for its operation still releases.)
 - A user whom the cloud's policy does not allow to write server metadata
@@ -25,6 +28,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..._errors import GuestNotFoundError, InvalidRequestError, ProviderError, SavepointError
+from ..._locking import LeaseUnavailableError
 from ..._model import Guest
 from .errors import translate
 from .images import MAX_VALUE, PREFIX
@@ -77,9 +81,7 @@ class LeaseMixin:
                                         'HTTP 409', {'http_status': 409})
                 if server.status not in ('ACTIVE', 'SHUTOFF', 'PAUSED', 'SUSPENDED'):
                     # e.g. ERROR after a nova-compute crash under a rebuild: Nova takes no metadata writes
-                    raise ProviderError("%s: the server is %s, and Nova refuses metadata writes on a server in "
-                                        "that state; nothing was changed. Recover it first (an ERROR server: "
-                                        "an admin's 'openstack server set --state active', or a rebuild)"
-                                        % (doing, server.status), 'HTTP 409',
-                                        {'http_status': 409, 'status': server.status})
+                    raise LeaseUnavailableError("the server is %s, and Nova takes no metadata writes on a server "
+                                                "in that state" % server.status, 'HTTP 409',
+                                                {'http_status': 409, 'status': server.status})
             raise translate(exc, doing, GuestNotFoundError)
