@@ -14,30 +14,17 @@ class ModuleDocFragment:
     # Modules that change guests: check mode writes nothing, --diff shows the tree before/after.
     DOCUMENTATION = r'''
 attributes:
-  action_group:
-    support: full
-    membership:
-      - savepoint.virt.snapshot
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  action_group: {support: full, membership: [savepoint.virt.snapshot]}
+  check_mode: {support: full}
+  diff_mode: {support: full}
+  platform: {platforms: posix}
 '''
 
     # The _info modules: they only read, so check mode is the same run and there is nothing to diff.
     INFO = r'''
 attributes:
-  action_group:
-    support: full
-    membership:
-      - savepoint.virt.snapshot
-  check_mode:
-    support: full
-    details: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  action_group: {support: full, membership: [savepoint.virt.snapshot]}
+  check_mode: {support: full, details: The module only reads; it runs the same in check mode.}
+  diff_mode: {support: none}
+  platform: {platforms: posix}
 '''

@@ -2,6 +2,27 @@
 # Copyright: savepoint.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
+from __future__ import annotations
+
+import json
+
+from ansible_collections.savepoint.virt.plugins.module_utils._backends.openstack.connection import auth_suboptions
+
+_AUTH_SUBOPTIONS = '    # suboptions: every key of the argument spec, added by ModuleDocFragment.__init__\n'
+
+
+def _documented_auth_suboptions() -> str:
+    """O(auth)'s keys from the table that builds the argument spec (connection.AUTH_KEYS), so that the
+    documentation lists exactly the keys the module takes, and no key twice."""
+    keys = {}
+    for key, spec in auth_suboptions().items():
+        entry = {k: v for k, v in spec.items() if k in ('type', 'elements')}
+        entry['description'] = [
+            ('Secret C(%s) of the keystoneauth plugin that takes it, never written to any output; see O(auth).'
+             if spec['no_log'] else 'Setting C(%s) of the keystoneauth plugin that takes it; see O(auth).') % key]
+        keys[key] = entry
+    return '    suboptions: %s\n' % json.dumps(keys, sort_keys=True)
+
 
 class ModuleDocFragment:
     # OpenStack connection options (as in openstack.cloud and AWX's OpenStack credential) and server lookup.
@@ -23,203 +44,23 @@ options:
     type: raw
   auth:
     description:
-      - Settings of the auth plugin, for the default C(password) plugin C(auth_url), C(username),
-        C(password), C(project_name) and the domain names. Overrides the same keys of O(cloud).
+      - Settings of the auth plugin (O(auth_type)). Overrides the same keys of O(cloud).
       - The keys are the options of the auth plugins keystoneauth ships; an unknown key is an error.
+      - For the default V(password) plugin C(auth_url) (the Keystone URL, for example
+        V(https://keystone.example.com:5000/v3); shown in messages without any C(user:password@) part),
+        C(username) or C(user_id), C(password), C(project_name) or C(project_id) (or, to scope to something else, C(domain_name),
+        C(domain_id), C(system_scope) such as V(all) or C(trust_id)), C(user_domain_name)
+        or C(user_domain_id), C(project_domain_name) or C(project_domain_id), and C(default_domain_name)
+        or C(default_domain_id) for user and project when neither names one. Keystone v2 calls the project
+        C(tenant_name) or C(tenant_id).
+      - Plugin V(token) takes an existing Keystone C(token); plugin V(v3applicationcredential) takes
+        C(application_credential_id) or C(application_credential_name) and C(application_credential_secret);
+        the V(admin_token), V(none) and V(http_basic) plugins take the service C(endpoint).
       - Only the secret keys (C(password), C(token), C(application_credential_secret), C(client_secret),
         C(oauth2_client_secret), C(access_token), C(passcode), C(code)) are C(no_log); C(auth_url), user and
         project names show in messages so that a failure says which cloud and project it was.
     type: dict
-    suboptions:
-      access_token:
-        description:
-          - Secret C(access_token) of the keystoneauth plugin that takes it.
-          - A secret (never written to any output).
-        type: str
-      access_token_endpoint:
-        description:
-          - Setting C(access_token_endpoint) of the keystoneauth plugin that takes it.
-        type: str
-      access_token_type:
-        description:
-          - Setting C(access_token_type) of the keystoneauth plugin that takes it.
-        type: str
-      application_credential_id:
-        description:
-          - Id of an application credential (plugin V(v3applicationcredential)).
-        type: str
-      application_credential_name:
-        description:
-          - Name of an application credential.
-        type: str
-      application_credential_secret:
-        description:
-          - Secret of the application credential.
-          - A secret (never written to any output).
-        type: str
-      auth_methods:
-        description:
-          - Setting C(auth_methods) of the keystoneauth plugin that takes it.
-        type: list
-        elements: str
-      auth_url:
-        description:
-          - Keystone URL, for example V(https://keystone.example.com:5000/v3). Shown in messages (without any C(user:password@) part).
-        type: str
-      client_id:
-        description:
-          - Setting C(client_id) of the keystoneauth plugin that takes it.
-        type: str
-      client_secret:
-        description:
-          - Secret C(client_secret) of the keystoneauth plugin that takes it.
-          - A secret (never written to any output).
-        type: str
-      code:
-        description:
-          - Secret C(code) of the keystoneauth plugin that takes it.
-          - A secret (never written to any output).
-        type: str
-      code_challenge_method:
-        description:
-          - Setting C(code_challenge_method) of the keystoneauth plugin that takes it.
-        type: str
-      default_domain_id:
-        description:
-          - Domain id of user and project when neither names one.
-        type: str
-      default_domain_name:
-        description:
-          - Domain of user and project when neither names one.
-        type: str
-      device_authorization_endpoint:
-        description:
-          - Setting C(device_authorization_endpoint) of the keystoneauth plugin that takes it.
-        type: str
-      discovery_endpoint:
-        description:
-          - Setting C(discovery_endpoint) of the keystoneauth plugin that takes it.
-        type: str
-      domain_id:
-        description:
-          - Domain id to scope to.
-        type: str
-      domain_name:
-        description:
-          - Domain to scope to.
-        type: str
-      endpoint:
-        description:
-          - Service endpoint of the V(admin_token), V(none) and V(http_basic) plugins.
-        type: str
-      identity_provider:
-        description:
-          - Setting C(identity_provider) of the keystoneauth plugin that takes it.
-        type: str
-      idp_otp_key:
-        description:
-          - Setting C(idp_otp_key) of the keystoneauth plugin that takes it.
-        type: str
-      login_timeout:
-        description:
-          - Setting C(login_timeout) of the keystoneauth plugin that takes it.
-        type: int
-      oauth2_client_id:
-        description:
-          - Setting C(oauth2_client_id) of the keystoneauth plugin that takes it.
-        type: str
-      oauth2_client_secret:
-        description:
-          - Secret C(oauth2_client_secret) of the keystoneauth plugin that takes it.
-          - A secret (never written to any output).
-        type: str
-      oauth2_endpoint:
-        description:
-          - Setting C(oauth2_endpoint) of the keystoneauth plugin that takes it.
-        type: str
-      passcode:
-        description:
-          - Secret C(passcode) of the keystoneauth plugin that takes it.
-          - A secret (never written to any output).
-        type: str
-      password:
-        description:
-          - Password of the user.
-          - A secret (never written to any output).
-        type: str
-      project_domain_id:
-        description:
-          - Domain id of the project.
-        type: str
-      project_domain_name:
-        description:
-          - Domain of the project.
-        type: str
-      project_id:
-        description:
-          - Project id to scope to.
-        type: str
-      project_name:
-        description:
-          - Project to scope to.
-        type: str
-      protocol:
-        description:
-          - Setting C(protocol) of the keystoneauth plugin that takes it.
-        type: str
-      redirect_host:
-        description:
-          - Setting C(redirect_host) of the keystoneauth plugin that takes it.
-        type: str
-      redirect_port:
-        description:
-          - Setting C(redirect_port) of the keystoneauth plugin that takes it.
-        type: int
-      redirect_uri:
-        description:
-          - Setting C(redirect_uri) of the keystoneauth plugin that takes it.
-        type: str
-      scope:
-        description:
-          - Setting C(scope) of the keystoneauth plugin that takes it.
-        type: str
-      system_scope:
-        description:
-          - System scope, for example V(all).
-        type: str
-      tenant_id:
-        description:
-          - Keystone v2 id of the project.
-        type: str
-      tenant_name:
-        description:
-          - Keystone v2 name of the project.
-        type: str
-      token:
-        description:
-          - An existing Keystone token (plugin V(token)).
-          - A secret (never written to any output).
-        type: str
-      trust_id:
-        description:
-          - Trust to scope to.
-        type: str
-      user_domain_id:
-        description:
-          - Domain id of the user.
-        type: str
-      user_domain_name:
-        description:
-          - Domain of the user.
-        type: str
-      user_id:
-        description:
-          - User id.
-        type: str
-      username:
-        description:
-          - User name.
-        type: str
+    # suboptions: every key of the argument spec, added by ModuleDocFragment.__init__
   auth_type:
     description:
       - Name of the Keystone auth plugin, for example V(password), V(token) or V(v3applicationcredential).
@@ -306,6 +147,10 @@ options:
 requirements:
   - openstacksdk (C(pip install openstacksdk)) where the module runs
 '''
+
+    def __init__(self) -> None:
+        # ansible-core reads a fragment from an instance; the class text stays a literal (ansible-test lints it)
+        self.DOCUMENTATION = self.DOCUMENTATION.replace(_AUTH_SUBOPTIONS, _documented_auth_suboptions(), 1)
 
     # Provider-only create options of the snapshot modules (not of the info modules).
     SNAPSHOT_OPTIONS = r'''

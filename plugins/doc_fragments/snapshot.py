@@ -162,6 +162,19 @@ options:
         forever; a timeout is an error that says which operations may still be running.
       - Between 1 and 604800 (a week). When not set, V(600).
     type: int
+  parallel:
+    description:
+      - How many guests of a bulk task (O(guests)) are worked on at once, for every state; V(1) works on one
+        guest after the other. The others start as soon as a whole group has finished.
+      - All groups share the one O(timeout); guests whose turn comes after it ran out are not started, and
+        each says so. A snapshot set (O(all_or_nothing)) is still rolled back as a whole, and every guest is
+        still reported.
+      - With O(wait=false) every group but the last one is waited for, so that no more than O(parallel)
+        guests are ever worked on at once.
+      - Between 1 and 1000. When not set, the provider's default, V(4) for libvirt (every live snapshot
+        pauses its guest, and the guests share one host's disks), V(32) for VMware (vCenter queues tasks
+        per host itself) and V(8) for OpenStack (each snapshot uploads a whole image to Glance).
+    type: int
   wait:
     description:
       - Wait for the operations to finish. With V(false) the module returns at once with the

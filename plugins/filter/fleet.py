@@ -44,11 +44,8 @@ def prune_summary(result: Mapping[str, Any], check_mode: bool = False) -> List[s
 
 class FilterModule:
     def filters(self) -> Dict[str, Any]:
-        return {
-            'fleet_batches': fleet_batches,
-            'snapshot_report_rows': snapshot_report_rows,
-            'snapshot_report_json': snapshot_report_json,
-            'snapshot_report_html': snapshot_report_html,
-            'snapshot_report_table': snapshot_report_table,
-            'prune_summary': prune_summary,
-        }
+        # a filter is named as its function
+        return {function.__name__: function for function in (
+            fleet_batches, snapshot_report_rows, snapshot_report_json, snapshot_report_html, snapshot_report_table,
+            prune_summary,
+        )}

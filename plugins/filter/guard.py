@@ -298,10 +298,14 @@ def guard_report(state: Mapping[str, Any]) -> Dict[str, Any]:
             report.update(outcome='revert_failed', kept=True, expires_at=point.get('expires_at'))
             expiry = (' It expires at %s (guard_keep_for): do not prune it before recovering.'
                       % point['expires_at']) if point.get('expires_at') else ' It has no expiry.'
+            # Whether the restore point still exists is not known here (the revert may have failed
+            # because it is gone), so the message says what the role did -- removed nothing -- and
+            # what to check, never that a snapshot is there to recover from.
             report['msg'] = ('guard: REVERT FAILED for guest %s: the change failed (%s) and reverting to restore '
-                             "point '%s' failed too (%s). The guest may be half-changed: recover it by hand from "
-                             "snapshot '%s', which is kept.%s" % (guest, why, snapshot, _msg(revert), snapshot,
-                                                                  expiry))
+                             "point '%s' failed too (%s). The guest may be half-changed: recover it by hand. "
+                             "The role removed nothing: check with snapshot_info whether snapshot '%s' still "
+                             'exists before reverting to it.%s' % (guest, why, snapshot, _msg(revert), snapshot,
+                                                                   expiry))
             return report
         health_back = state.get('health_back')
         report.update(outcome='reverted', health_back=health_back)
@@ -359,15 +363,8 @@ def guard_summary(hosts: Iterable[str], hostvars: Mapping[str, Any]) -> List[str
 
 class FilterModule:
     def filters(self) -> Dict[str, Any]:
-        return {
-            'guard_target': guard_target,
-            'guard_settings_errors': guard_settings_errors,
-            'guard_run_id': guard_run_id,
-            'guard_batch': guard_batch,
-            'guard_restore_point': guard_restore_point,
-            'guard_failed_hosts': guard_failed_hosts,
-            'guard_failure': guard_failure,
-            'guard_revert_power': guard_revert_power,
-            'guard_report': guard_report,
-            'guard_summary': guard_summary,
-        }
+        # a filter is named as its function
+        return {function.__name__: function for function in (
+            guard_target, guard_settings_errors, guard_run_id, guard_batch, guard_restore_point,
+            guard_failed_hosts, guard_failure, guard_revert_power, guard_report, guard_summary,
+        )}

@@ -96,7 +96,7 @@ def molecule_control_paths(platforms: Any, directory: str) -> List[str]:
 
 class FilterModule:
     def filters(self) -> Dict[str, Any]:
-        return {
-            'molecule_instance_config': molecule_instance_config,
-            'molecule_control_paths': molecule_control_paths,
-        }
+        # a filter is named as its function
+        return {function.__name__: function for function in (
+            molecule_instance_config, molecule_control_paths,
+        )}

@@ -33,13 +33,27 @@ def check(request: 'Request', plans: List['GuestPlan'], provider: str) -> None:
 
 
 def run(engine: 'SnapshotEngine', request: 'Request', active: List['GuestPlan']) -> None:
-    """Act phase, after the removals were waited for: start and wait for the consolidations."""
+    """Act phase, after the removals were waited for: start and wait for the consolidations, at most
+    ``parallel`` guests at a time (like the removals), all groups under one timeout."""
     if request.consolidate == 'false' or not request.wait:
         return
-    started = []
-    for plan in active:
-        if plan.action != 'delete' or plan.error is not None or not plan.capabilities.consolidate:
+    due = [plan for plan in active
+           if plan.action == 'delete' and plan.error is None and plan.capabilities.consolidate]
+    limit = engine._parallel(request)  # pylint: disable=protected-access
+    deadline = engine.policy.clock() + engine.policy.timeout
+    for start in range(0, len(due), limit):
+        group = due[start:start + limit]
+        if engine.policy.clock() >= deadline:
+            for plan in group:
+                plan.warnings.append("guest '%s': the snapshots were removed, but its disks were not consolidated: "
+                                     "the timeout ran out before its turn" % plan.guest.name)
             continue
+        _run_group(engine, group, request, deadline)
+
+
+def _run_group(engine: 'SnapshotEngine', group: List['GuestPlan'], request: 'Request', deadline: float) -> None:
+    started = []
+    for plan in group:
         try:
             op = engine.backend.start_consolidate(plan.guest, request.consolidate == 'true')
         except SavepointError as exc:
@@ -53,7 +67,7 @@ def run(engine: 'SnapshotEngine', request: 'Request', active: List['GuestPlan'])
         if op is not None:
             plan.operations.append(op)
             started.append((plan, op))
-    engine._wait([op for _plan, op in started])  # pylint: disable=protected-access
+    engine._wait([op for _plan, op in started], deadline)  # pylint: disable=protected-access
     for plan, op in started:
         error = op.final_error
         if error is not None:

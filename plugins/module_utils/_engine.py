@@ -32,7 +32,7 @@ from ._model import (
 )
 from . import _consolidate, _rename
 from ._locking import LeaseKeeper
-from ._options import STATES
+from ._options import STATES, check_parallel, parallel_default
 from ._results import ResultBuilder
 from ._retention import RetentionRule, select_for_removal
 from ._waiting import Operation, WaitPolicy
@@ -69,6 +69,12 @@ class Request:
     new_name: Optional[str] = None            # state=present: rename the selected snapshot ...
     new_description: Optional[str] = None     # ... and/or give it this description
     consolidate: str = 'auto'                 # disks after removals: auto | true | false (_consolidate)
+    parallel: Optional[int] = None            # guests worked on at once; None: the provider's default
+
+    def __post_init__(self) -> None:
+        # snapshot_name is the one source of the name: the spec (what a new snapshot is to be) follows it
+        if self.spec is not None and self.spec.name != (self.snapshot_name or ''):
+            self.spec = dataclasses.replace(self.spec, name=self.snapshot_name or '')
 
     @property
     def renames(self) -> bool:
@@ -77,6 +83,7 @@ class Request:
     def validate(self) -> None:
         if self.state not in STATES:
             raise InvalidRequestError('state must be one of %s' % ', '.join(STATES))
+        check_parallel(self.parallel)
         if not self.guests:
             raise InvalidRequestError('name at least one guest (name, uuid, id or guests)')
         for ref in self.guests:
@@ -226,7 +233,7 @@ class SnapshotEngine(ResultBuilder):
         if request.renames:
             _rename.decide(request, plan, find_by_name, self.backend.provider)
             return
-        spec = dataclasses.replace(request.spec or SnapshotSpec(name=''), name=request.snapshot_name or '')
+        spec = request.spec or SnapshotSpec(name=request.snapshot_name or '')
         existing = find_by_name(plan.snapshots, spec.name, plan.guest)
         if existing is not None:
             differences = conflicts(existing, spec) + self.backend.option_conflicts(existing, spec)
@@ -349,28 +356,40 @@ class SnapshotEngine(ResultBuilder):
         plan.reasons.extend('%s: %s' % (entry['snapshot'].name, entry['reason']) for entry in selected)
 
     # -- phase 3: act ------------------------------------------------------------
+    def _parallel(self, request: Request) -> int:
+        return request.parallel or parallel_default(self.backend.provider)
+
     def _act(self, request: Request, plans: List[GuestPlan]) -> None:
         active = [p for p in plans if p.action != 'none']
         # One snapshot write per guest at a time (providers refuse or serialise
-        # concurrent snapshot tasks on one guest); guests run side by side.
+        # concurrent snapshot tasks on one guest); guests run side by side, at most
+        # ``parallel`` at once, all rounds and groups under one deadline.
+        limit = self._parallel(request)
+        deadline = self.policy.clock() + self.policy.timeout
         rounds = max((len(p.targets) if p.action == 'delete' else 1 for p in active), default=0)
         for index in range(rounds):
             self.leases.renew()
-            batch = []
-            for plan in active:
-                if plan.error is not None:
+            due = [plan for plan in active if plan.error is None
+                   and not (plan.action == 'delete' and index >= len(plan.targets))]
+            groups = [due[start:start + limit] for start in range(0, len(due), limit)]
+            for number, group in enumerate(groups):
+                last = index == rounds - 1 and number == len(groups) - 1
+                if self.policy.clock() >= deadline:
+                    self._not_started(request, group, index, limit)
                     continue
-                if plan.action == 'delete' and index >= len(plan.targets):
-                    continue
-                op = self._start(request, plan, index)
-                if op is not None:
-                    plan.operations.append(op)
-                    batch.append(op)
-            if request.wait:
-                self._wait(batch)
-            for plan in active:
-                if plan.operations and plan.error is None:
-                    plan.error = plan.operations[-1].final_error
+                batch = []
+                for plan in group:
+                    op = self._start(request, plan, index)
+                    if op is not None:
+                        plan.operations.append(op)
+                        batch.append(op)
+                # wait: false still waits for every group but the last one, or more than
+                # ``parallel`` guests would be worked on at once.
+                if request.wait or not last:
+                    self._wait(batch, deadline)
+                for plan in group:
+                    if plan.operations and plan.error is None:
+                        plan.error = plan.operations[-1].final_error
         _consolidate.run(self, request, active)
         # Read back what finished: everything when waited for, and what the provider finished
         # before returning (libvirt is synchronous) when not.
@@ -437,11 +456,26 @@ class SnapshotEngine(ResultBuilder):
                                              if plan.targets else request.snapshot_name, plan.guest.name))
         return None
 
-    def _wait(self, operations: List[Operation]) -> None:
+    def _not_started(self, request: Request, group: List[GuestPlan], index: int, limit: int) -> None:
+        """The deadline passed before these guests' turn: nothing was written to them, and each says so."""
+        for plan in group:
+            name = plan.targets[index].name if plan.action == 'delete' else (
+                request.snapshot_name or (plan.targets[0].name if plan.targets else ''))
+            plan.error = WaitTimeoutError(
+                "%s of snapshot '%s' on guest '%s' was not started: the timeout of %ds ran out while the guests "
+                "before it were worked on (parallel=%d); nothing was written to this guest for it"
+                % (plan.action, name, plan.guest.name, self.policy.timeout, limit),
+                details={'timeout': self.policy.timeout, 'parallel': limit})
+
+    def _wait(self, operations: List[Operation], deadline: Optional[float] = None) -> None:
+        """Wait for ``operations`` until ``deadline`` (a policy clock value; None: a whole timeout from now)."""
         if not operations:
             return
+        policy = self.policy
+        if deadline is not None:
+            policy = dataclasses.replace(policy, timeout=max(0.0, deadline - policy.clock()))
         try:
-            self.backend.wait(operations, self.policy, self.progress)
+            self.backend.wait(operations, policy, self.progress)
         except WaitTimeoutError as exc:
             for op in operations:
                 for step in op.chain():
@@ -470,22 +504,33 @@ class SnapshotEngine(ResultBuilder):
         said so, never assumed.
         """
         ops = []
-        for plan in creates:
-            try:
-                snap = find_by_name(self.backend.list_snapshots(plan.guest), request.snapshot_name or '',
-                                    plan.guest)
-                if snap is None:
-                    plan.rollback = 'nothing to remove'
+        try:
+            self.leases.renew()   # the rollback gets a timeout of its own: the leases must outlast it
+        except Exception as exc:  # pylint: disable=broad-except  # removing the half set matters more
+            self.leases.warnings.append('could not renew the leases before rolling back: %s' % exc)
+        limit = self._parallel(request)
+        # The rollback gets a whole timeout of its own (the act may have used up its deadline), and
+        # is bounded by ``parallel`` like the creates it undoes.
+        deadline = self.policy.clock() + self.policy.timeout
+        for start in range(0, len(creates), limit):
+            group = []
+            for plan in creates[start:start + limit]:
+                try:
+                    snap = find_by_name(self.backend.list_snapshots(plan.guest), request.snapshot_name or '',
+                                        plan.guest)
+                    if snap is None:
+                        plan.rollback = 'nothing to remove'
+                        continue
+                    op = self.backend.start_delete(plan.guest, snap, False)
+                except SavepointError as exc:
+                    plan.rollback = 'FAILED: %s' % exc.msg
                     continue
-                op = self.backend.start_delete(plan.guest, snap, False)
-            except SavepointError as exc:
-                plan.rollback = 'FAILED: %s' % exc.msg
-                continue
-            except Exception as exc:  # pylint: disable=broad-except  # the other guests are still rolled back
-                plan.rollback = 'FAILED: %s' % unexpected_error(exc, 'rolling back').msg
-                continue
-            ops.append((plan, op))
-        self._wait([started for _plan, started in ops])
+                except Exception as exc:  # pylint: disable=broad-except  # the other guests are still rolled back
+                    plan.rollback = 'FAILED: %s' % unexpected_error(exc, 'rolling back').msg
+                    continue
+                group.append((plan, op))
+            self._wait([started for _plan, started in group], deadline)
+            ops.extend(group)
         for plan, op in ops:
             if op.final_error is not None:
                 plan.rollback = 'FAILED: %s' % op.final_error.msg

@@ -198,9 +198,15 @@ class Marker:
     owner: str
     created_by: str
     expires_at: Optional[datetime.datetime] = None
+    #: how long the guest was paused (blocked) while the snapshot was taken, measured at create time
+    #: where the provider shows it (libvirt); None: not known (never written as 0)
+    guest_blocked_seconds: Optional[float] = None
 
     def to_dict(self) -> Dict[str, Any]:
-        return {'owner': self.owner, 'created_by': self.created_by, 'expires_at': to_iso(self.expires_at)}
+        data = {'owner': self.owner, 'created_by': self.created_by, 'expires_at': to_iso(self.expires_at)}
+        if self.guest_blocked_seconds is not None:
+            data['guest_blocked_seconds'] = self.guest_blocked_seconds
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> Optional['Marker']:
@@ -218,14 +224,19 @@ class Marker:
         expires_at = from_iso(expires)
         if expires not in (None, '') and expires_at is None:
             raise ValueError('expires_at is %r, not an ISO 8601 time' % (expires,))
-        return cls(owner=owner, created_by=created_by or '', expires_at=expires_at)
+        blocked = data.get('guest_blocked_seconds')
+        # A pause time is a report figure: one that cannot be read is unknown, the marker stays valid.
+        if isinstance(blocked, bool) or not isinstance(blocked, (int, float)) or not 0 <= blocked < 10 ** 7:
+            blocked = None
+        return cls(owner=owner, created_by=created_by or '', expires_at=expires_at,
+                   guest_blocked_seconds=None if blocked is None else float(blocked))
 
 
 @dataclass
 class SnapshotSpec:
-    """What the user asked a snapshot to be."""
+    """What the user asked a snapshot to be (its name: the Request's snapshot_name)."""
 
-    name: str
+    name: str = ''
     description: str = ''
     memory: Optional[bool] = None          # None: the provider's natural choice for the guest's state
     quiesce: str = 'never'
@@ -262,6 +273,9 @@ class SnapshotRecord:
     owner: Optional[str] = None
     created_by: Optional[str] = None
     expires_at: Optional[str] = None
+    #: seconds the guest was paused while this snapshot was taken, from the marker; None: unknown
+    #: (a snapshot this collection did not take, or a provider that does not show it)
+    guest_blocked_seconds: Optional[float] = None
     provider_details: Dict[str, Any] = field(default_factory=dict)
     #: why a stored marker could not be read (the snapshot then counts as not owned); not in results
     marker_problem: Optional[str] = field(default=None, repr=False, compare=False)
@@ -271,6 +285,7 @@ class SnapshotRecord:
             self.owner = marker.owner
             self.created_by = marker.created_by
             self.expires_at = to_iso(marker.expires_at)
+            self.guest_blocked_seconds = marker.guest_blocked_seconds
 
     @property
     def owned(self) -> bool:
@@ -300,7 +315,6 @@ class Capabilities:
     revert: bool = True
     revert_external: bool = False
     delete_children: bool = True
-    concurrent: bool = False
     rename: bool = False                   # new name and/or description of an existing snapshot
     consolidate: bool = False              # disk consolidation after removals (VMware)
     reasons: Dict[str, str] = field(default_factory=dict)

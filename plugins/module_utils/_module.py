@@ -92,27 +92,19 @@ def snapshot_argument_spec(backends: Sequence[Type[SnapshotBackend]], with_provi
     spec.update({
         'snapshot_name': {'type': 'str', 'aliases': ['snapshot']},
         'state': {'type': 'str', 'default': 'present', 'choices': list(STATES)},
-        'description': {'type': 'str'},
         # memory_dump and a boolean quiesce: the spelling of community.vmware's vmware_guest_snapshot.
         'memory': {'type': 'bool', 'aliases': ['memory_dump']},
         'quiesce': {'type': 'raw'},
         'kind': {'type': 'str', 'choices': list(SNAPSHOT_KINDS)},
         'power_state': {'type': 'str', 'choices': list(POWER_AFTER_REVERT)},
-        'remove_children': {'type': 'bool'},
-        'remove_all': {'type': 'bool'},
-        'expires_in': {'type': 'str'},
-        'owner': {'type': 'str'},
-        'keep_last': {'type': 'int'},
-        'older_than': {'type': 'str'},
-        'expired': {'type': 'bool'},
-        'all_or_nothing': {'type': 'bool'},
-        'timeout': {'type': 'int'},
-        'wait': {'type': 'bool'},
-        'snapshot_id': {'type': 'str'},
-        'new_snapshot_name': {'type': 'str'},
-        'new_description': {'type': 'str'},
         'consolidate': {'type': 'str', 'choices': ['auto', 'true', 'false']},
+        'parallel': {'type': 'int'},
     })
+    for kind, names in (('str', ('description', 'expires_in', 'owner', 'older_than', 'snapshot_id',
+                                 'new_snapshot_name', 'new_description')),
+                        ('bool', ('remove_children', 'remove_all', 'expired', 'all_or_nothing', 'wait')),
+                        ('int', ('keep_last', 'timeout'))):
+        spec.update({name: {'type': kind} for name in names})
     if with_provider:
         spec['provider'] = {'type': 'str', 'required': True, 'choices': sorted(b.provider for b in backends)}
     return spec
@@ -249,8 +241,7 @@ def build_request(params: Dict[str, Any], backend: Type[SnapshotBackend], module
     if state == 'present' and not renames:
         marker = make_marker(params['owner'], 'savepoint.virt.%s' % module_name, params['expires_in'])
         options = {k: params.get(k) for k in backend.spec_options}
-        spec = SnapshotSpec(name=params.get('snapshot_name') or '',
-                            description=normalise_description(params['description']),
+        spec = SnapshotSpec(description=normalise_description(params['description']),
                             memory=params['memory'], quiesce=params['quiesce'], kind=params['kind'],
                             marker=marker, options=options)
     retention = None
@@ -263,6 +254,7 @@ def build_request(params: Dict[str, Any], backend: Type[SnapshotBackend], module
                    all_or_nothing=params['all_or_nothing'], wait=params['wait'], retention=retention,
                    owner=params['owner'], timeout=float(params['timeout']), snapshot_id=params.get('snapshot_id'),
                    new_name=params.get('new_snapshot_name'), consolidate=params['consolidate'],
+                   parallel=params['parallel'],
                    new_description=(normalise_description(params['new_description'])
                                     if params.get('new_description') is not None else None))
 

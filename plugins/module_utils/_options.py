@@ -20,6 +20,15 @@ from ._ownership import DEFAULT_OWNER
 STATES = ('present', 'absent', 'reverted', 'pruned')
 #: the longest timeout accepted (a week): a larger number is a typo, and time arithmetic must not overflow
 MAX_TIMEOUT = 7 * 86400
+#: the most guests worked on at once: a larger number is a typo (and would open that many provider tasks)
+MAX_PARALLEL = 1000
+#: ``parallel`` when not set, per provider. libvirt: every live snapshot pauses its guest while QEMU
+#: writes the state, and the guests share one host's disks, so few at once keep each pause short;
+#: vCenter queues tasks per host itself and answers many at once; Nova/Glance snapshots upload whole
+#: images, so a handful at a time keeps the image service from being flooded.
+PARALLEL_DEFAULTS: Dict[str, int] = {'libvirt': 4, 'vmware': 32, 'openstack': 8}
+#: ``parallel`` for a provider not in the table
+DEFAULT_PARALLEL = 8
 
 #: option -> (documented default, states it applies to)
 TASK_OPTIONS: Dict[str, Tuple[Any, Tuple[str, ...]]] = {
@@ -43,6 +52,8 @@ TASK_OPTIONS: Dict[str, Tuple[Any, Tuple[str, ...]]] = {
     'new_snapshot_name': (None, ('present',)),
     'new_description': (None, ('present',)),
     'consolidate': ('auto', ('absent', 'pruned')),
+    # None: the provider's default (PARALLEL_DEFAULTS), filled in by parallel_default()
+    'parallel': (None, STATES),
 }
 
 #: options that describe a snapshot to create, so they make no sense in a rename
@@ -84,7 +95,26 @@ def resolve_task_options(params: Mapping[str, Any], state: str,
         raise InvalidRequestError('timeout must be between 1 and %d seconds, not %s'
                                   % (MAX_TIMEOUT, timeout if abs(timeout) < 10 ** 12 else 'a %d-digit number'
                                      % len(str(abs(timeout)))))
+    check_parallel(resolved['parallel'])
     return resolved
+
+
+def parallel_default(provider: str) -> int:
+    """How many guests a bulk task works on at once when ``parallel`` is not set."""
+    return PARALLEL_DEFAULTS.get(provider, DEFAULT_PARALLEL)
+
+
+def check_parallel(value: Any) -> None:
+    """``parallel``: None (the provider's default) or a whole number from 1 to MAX_PARALLEL."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequestError('parallel must be a whole number of guests between 1 and %d, not %r'
+                                  % (MAX_PARALLEL, value))
+    if not 1 <= value <= MAX_PARALLEL:
+        raise InvalidRequestError('parallel must be between 1 (one guest after the other) and %d, not %s'
+                                  % (MAX_PARALLEL, value if abs(value) < 10 ** 12 else 'a %d-digit number'
+                                     % len(str(abs(value)))))
 
 
 def check_strings(params: Mapping[str, Any], secret: Iterable[str] = ()) -> None:

@@ -51,7 +51,10 @@ def human_size(size: Optional[int]) -> str:
 
 
 def pause_text(snap: Mapping[str, Any]) -> str:
-    """How the guest was held while the snapshot was taken, from what the snapshot records."""
+    """How the guest was held while the snapshot was taken, from what the snapshot records.
+
+    The pause is measured when savepoint.virt takes a snapshot and kept in its marker (libvirt); for
+    any other snapshot it is unknown -- said so, never shown as 0."""
     seconds = snap.get('guest_blocked_seconds')
     if seconds is not None:
         return '%.3fs' % float(seconds)
@@ -60,7 +63,7 @@ def pause_text(snap: Mapping[str, Any]) -> str:
         return 'none (guest off)'
     if state == 'unknown':
         return 'unknown'
-    # the providers keep no pause time: say what is known (the guest's state, memory saved or not)
+    # no pause time recorded: say what is known (the guest's state, memory saved or not)
     return 'unknown (%s%s)' % (state, ' + memory' if snap.get('memory') else '')
 
 

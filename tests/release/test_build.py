@@ -100,6 +100,9 @@ def test_required_files_are_shipped(members):
     assert refs and not absent, 'extra docs missing from the tarball: %s' % absent
     modules = [n for n in members if re.fullmatch(r'plugins/modules/[a-z_]+\.py', n)]
     assert 'plugins/modules/snapshot.py' in modules and len(modules) >= 2
+    # a module's documentation is its sidecar plugins/modules/<name>.yml: it ships beside it
+    undocumented = [m for m in modules if m[:-len('.py')] + '.yml' not in members]
+    assert not undocumented, 'modules shipped without their sidecar documentation: %s' % undocumented
 
 
 def test_no_developer_only_content(members):

@@ -6,6 +6,9 @@
 - Each provider module documents the same key tree as its neutral module (RETURN cannot
   come from a doc fragment in ansible-core, so the schema is repeated; this keeps it in step).
 - The attributes block comes from the savepoint.virt.attributes fragment, in every module.
+- The documentation lives in a sidecar plugins/modules/<name>.yml (data, read by ansible-doc,
+  ansible-test validate-modules and antsibull-docs), and only there: a module file that also
+  carried DOCUMENTATION would win in ansible-doc while validate-modules checks the sidecar.
 """
 
 from __future__ import annotations
@@ -33,16 +36,14 @@ PROVIDERS = ('libvirt', 'vmware', 'openstack')
 COMMON = {'changed', 'failed', 'warnings', 'deprecations', 'invocation'}
 
 
-def _doc_string(module: str, name: str) -> str:
-    tree = ast.parse((MODULES / (module + '.py')).read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) == name:
-            return node.value.value
-    raise AssertionError('%s has no %s' % (module, name))
+def _sidecar(module: str) -> Dict[str, Any]:
+    path = MODULES / (module + '.yml')
+    assert path.is_file(), '%s has no sidecar documentation %s' % (module, path.name)
+    return yaml.safe_load(path.read_text())
 
 
 def _documented(module: str) -> Dict[str, Any]:
-    return yaml.safe_load(_doc_string(module, 'RETURN'))
+    return _sidecar(module)['RETURN']
 
 
 def _doc_paths(doc: Dict[str, Any], prefix: str = '') -> Iterator[str]:
@@ -157,10 +158,27 @@ def test_provider_modules_document_the_same_schema(provider, neutral):
 
 @pytest.mark.parametrize('module', sorted(p.stem for p in MODULES.glob('*.py')))
 def test_attributes_come_from_the_fragment(module):
-    doc = yaml.safe_load(_doc_string(module, 'DOCUMENTATION'))
+    doc = _sidecar(module)['DOCUMENTATION']
     expected = 'savepoint.virt.attributes.info' if module.endswith('_info') else 'savepoint.virt.attributes'
     fragments = doc.get('extends_documentation_fragment') or []
     assert expected in fragments, '%s does not use %s' % (module, expected)
     # listed first: on a clash of attribute keys the first fragment wins over the builtin defaults
     assert fragments[0] == expected, '%s: %s must come first' % (module, expected)
     assert 'attributes' not in doc, '%s repeats an attributes block instead of the fragment' % module
+
+
+@pytest.mark.parametrize('module', sorted(p.stem for p in MODULES.glob('*.py')))
+def test_documentation_only_in_the_sidecar(module):
+    docs = _sidecar(module)
+    assert docs['DOCUMENTATION']['module'] == module
+    assert docs['EXAMPLES'].strip() and docs['RETURN'], '%s: sidecar lacks EXAMPLES or RETURN' % module
+    tree = ast.parse((MODULES / (module + '.py')).read_text())
+    assigned = {getattr(t, 'id', None) for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
+    both = assigned & {'DOCUMENTATION', 'EXAMPLES', 'RETURN'}
+    assert not both, '%s.py still assigns %s: ansible-doc would read those, validate-modules the sidecar' % (
+        module, sorted(both))
+
+
+def test_every_sidecar_has_its_module():
+    orphans = sorted(p.name for p in MODULES.glob('*.yml') if not p.with_suffix('.py').is_file())
+    assert not orphans, 'sidecar documentation without a module: %s' % orphans

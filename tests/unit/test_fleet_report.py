@@ -106,3 +106,17 @@ def test_prune_lines_say_what_went_or_would_go():
                                            (3600, '1h'), (90061, '1d 1h')])
 def test_human_age(seconds, text):
     assert _report.human_age(seconds) == text
+
+
+def test_pause_when_taken_is_shown_from_the_marker_and_unknown_otherwise():
+    snaps = [{'name': 'ours', 'id': 'a', 'owner': 'savepoint.virt', 'power_state': 'running', 'memory': True,
+              'guest_blocked_seconds': 0.25},
+             {'name': 'ours-off', 'id': 'b', 'owner': 'savepoint.virt', 'power_state': 'off',
+              'guest_blocked_seconds': 0.0},
+             {'name': 'foreign', 'id': 'c', 'power_state': 'running', 'memory': False}]
+    info = {'provider': 'libvirt', 'guests': [{'guest': {'name': 'g', 'id': 'g'}, 'snapshots': snaps}]}
+    rows = {r['name']: r for r in _report.rows([{'provider': 'libvirt', 'hosts': ['g'], 'guests': [{'name': 'g'}],
+                                                'info': info}], NOW)}
+    assert (rows['ours']['pause'], rows['ours']['pause_seconds']) == ('0.250s', 0.25)
+    assert (rows['ours-off']['pause'], rows['ours-off']['pause_seconds']) == ('0.000s', 0.0)
+    assert rows['foreign']['pause'] == 'unknown (running)' and rows['foreign']['pause_seconds'] is None

@@ -181,7 +181,7 @@ def test_outcome_revert_failed_is_loud_and_keeps_the_snapshot():
     report = guard_report(_state(failure='x: y', revert={'failed': True, 'msg': "no snapshot 'sp-1'"},
                                  cleanup=None))
     assert report['outcome'] == 'revert_failed' and report['kept']
-    assert 'REVERT FAILED' in report['msg'] and "recover it by hand from snapshot 'sp-1'" in report['msg']
+    assert 'REVERT FAILED' in report['msg'] and "whether snapshot 'sp-1' still exists" in report['msg']
 
 
 def test_outcome_cleanup_failed_is_not_a_revert():

@@ -133,3 +133,45 @@ def test_a_provider_only_option_for_another_provider_is_refused():
     refuse_foreign_spec_options({'include_volumes': False}, Plain, [Plain, WithVolumes])
     refuse_foreign_spec_options({'include_volumes': None}, Plain, [Plain, WithVolumes])
     refuse_foreign_spec_options({'include_volumes': True}, WithVolumes, [Plain, WithVolumes])
+
+
+def test_marker_keeps_the_pause_when_taken_and_ignores_an_unreadable_one():
+    from ansible_collections.savepoint.virt.plugins.module_utils._model import Marker, SnapshotRecord
+    from ansible_collections.savepoint.virt.plugins.module_utils._ownership import (
+        decode_description, encode_description,
+    )
+    marker = Marker(owner='team', created_by='t', guest_blocked_seconds=0.125)
+    text, back = decode_description(encode_description('note', marker))
+    assert text == 'note' and back.guest_blocked_seconds == 0.125
+    record = SnapshotRecord(name='s', id='s')
+    record.apply_marker(back)
+    assert record.to_dict()['guest_blocked_seconds'] == 0.125
+    # a marker written without it (older runs, other providers): unknown, and the key is not written
+    plain = Marker(owner='team', created_by='t')
+    assert 'guest_blocked_seconds' not in plain.to_dict()
+    assert decode_description(encode_description('', plain))[1].guest_blocked_seconds is None
+    assert SnapshotRecord(name='f', id='f').to_dict()['guest_blocked_seconds'] is None
+    for bad in ('"slow"', 'true', '-1', '1e99', 'null'):
+        line = '[savepoint.virt] {"owner":"team","created_by":"t","guest_blocked_seconds":%s}' % bad
+        text, read = decode_description(line)
+        assert read is not None and read.owner == 'team' and read.guest_blocked_seconds is None, bad
+
+
+@pytest.mark.parametrize('finish', [0.1, 0.4, 1.0, 2.0, 3.3, 5.0, 17.0, 60.0, 299.0, 3599.0])
+def test_a_wait_ends_within_max_10_percent_or_250_ms_of_the_real_end(finish):
+    from ansible_collections.savepoint.virt.plugins.module_utils._waiting import wait_until
+    now = [0.0]
+    polls = []
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    def poll():
+        polls.append(now[0])
+        return now[0] >= finish
+    policy = WaitPolicy(timeout=7200, sleep=sleep, clock=lambda: now[0])
+    wait_until(poll, policy, 'a snapshot')
+    assert now[0] - finish <= max(0.10 * finish, 0.25) + 1e-9
+    if finish >= 120:
+        # and no more polls than openstacksdk's waiter (one every 2 s) over the same wait
+        assert len(polls) <= finish / 2, len(polls)

@@ -106,7 +106,7 @@ class OpenStackBackend(SessionMixin, ImagesMixin, VolumesMixin, RebuildMixin, St
     def capabilities(self, guest: Guest) -> Capabilities:
         server = guest.handle
         caps = Capabilities(memory=False, quiesce=False, internal=True, external=False, revert=True,
-                            revert_external=False, delete_children=True, concurrent=True)
+                            revert_external=False, delete_children=True)
         reasons = caps.reasons
         reasons['memory'] = ('OpenStack server snapshots (Nova createImage) hold the disk only, never the '
                              'memory: use memory: false or leave it unset')

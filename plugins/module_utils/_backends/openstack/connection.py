@@ -43,7 +43,8 @@ _AUTH_TYPES = {'redirect_port': 'int', 'login_timeout': 'int', 'auth_methods': '
 SECRET_KEYS = frozenset(k for k, secret in AUTH_KEYS.items() if secret) | {'secret', 'key_password'}
 
 
-def _auth_suboptions() -> Dict[str, Dict[str, Any]]:
+def auth_suboptions() -> Dict[str, Dict[str, Any]]:
+    """The argument spec of the ``auth`` option (doc_fragments/openstack.py documents it from this)."""
     options: Dict[str, Dict[str, Any]] = {}
     for key, secret in AUTH_KEYS.items():
         entry: Dict[str, Any] = {'type': _AUTH_TYPES.get(key, 'str'), 'no_log': secret}
@@ -61,7 +62,7 @@ CONNECTION_OPTIONS: Dict[str, Dict[str, Any]] = {
     'cloud': {'type': 'raw', 'env': ['OS_CLOUD'],
               'description': 'Named cloud in clouds.yaml (OS_CLIENT_CONFIG_FILE is honoured), or a dict of '
                              'cloud settings.'},
-    'auth': {'type': 'dict', 'options': _auth_suboptions(),
+    'auth': {'type': 'dict', 'options': auth_suboptions(),
              'description': 'Auth settings of the auth plugin; only the secret keys are no_log.'},
     'auth_type': {'type': 'str', 'description': 'Keystone auth plugin name, for example password or token.'},
     'region_name': {'type': 'str', 'description': 'Region of the cloud.'},

@@ -15,7 +15,6 @@ replaced by the status' standard phrase.
 from __future__ import annotations
 
 import re
-import traceback
 from http import HTTPStatus
 from typing import Any, List, Optional
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +23,7 @@ from ..._errors import (
     AuthenticationError, CertificateError, ConnectionFailedError, InvalidRequestError, ProviderError,
     SavepointError, SnapshotNotFoundError,
 )
+from ..._lazy_import import import_on_first_use
 
 OPENSTACK_IMPORT_ERROR: Optional[str] = None
 openstack: Any = None
@@ -36,20 +36,9 @@ _URL_RE = re.compile(r'''[A-Za-z][A-Za-z0-9+.-]*://[^\s'"<>()\[\]{},]+''')
 
 
 def load_openstacksdk() -> bool:
-    """Import openstacksdk on first use, not at module import: it takes about a third of a
-    second, and the provider-neutral modules carry every backend."""
-    global openstack, os_exc, ksa_exc, OPENSTACK_IMPORT_ERROR  # pylint: disable=global-statement
-    if openstack is not None:
-        return True
-    try:
-        import openstack as sdk
-        from openstack import exceptions as sdk_exceptions
-        from keystoneauth1 import exceptions as keystoneauth_exceptions
-    except ImportError:
-        OPENSTACK_IMPORT_ERROR = traceback.format_exc()
-        return False
-    openstack, os_exc, ksa_exc = sdk, sdk_exceptions, keystoneauth_exceptions
-    return True
+    """openstacksdk and keystoneauth's exceptions, imported on first use (_lazy_import)."""
+    return import_on_first_use(globals(), 'OPENSTACK_IMPORT_ERROR', openstack='openstack',
+                               os_exc='openstack.exceptions', ksa_exc='keystoneauth1.exceptions')
 
 
 def scrub_url(url: str) -> str:

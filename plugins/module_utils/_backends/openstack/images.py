@@ -19,25 +19,16 @@ from ..._errors import GuestNotFoundError, SnapshotNotFoundError
 from ..._model import Marker, SnapshotRecord, from_iso, to_iso
 
 PREFIX = 'savepoint_'
-P_SERVER = PREFIX + 'server_id'
-P_NAME = PREFIX + 'snapshot_name'
-P_PARENT = PREFIX + 'parent_id'
-P_POWER = PREFIX + 'power_state'
-P_DESCRIPTION = PREFIX + 'description'
-P_OWNER = PREFIX + 'owner'
-P_CREATED_BY = PREFIX + 'created_by'
-P_EXPIRES = PREFIX + 'expires_at'
-P_SELF = PREFIX + 'image_id'
-P_BASE = PREFIX + 'base_image'
-#: include_volumes: 'true' when the restore point was asked to hold the server's data volumes
-P_INCLUDE_VOLUMES = PREFIX + 'include_volumes'
-#: include_volumes: the Cinder snapshot ids (comma-separated) of the data volumes, in this restore point
-P_VOLUME_SNAPSHOTS = PREFIX + 'volume_snapshots'
+#: every key createImage is given, so that nothing is inherited from the server's base image. With
+#: include_volumes, P_INCLUDE_VOLUMES is 'true' when the restore point was asked to hold the server's data
+#: volumes and P_VOLUME_SNAPSHOTS the Cinder snapshot ids (comma-separated) of those volumes in it.
+CREATE_KEYS = tuple(PREFIX + key for key in (
+    'server_id', 'snapshot_name', 'parent_id', 'power_state', 'description', 'owner', 'created_by', 'expires_at',
+    'image_id', 'base_image', 'include_volumes', 'volume_snapshots'))
+(P_SERVER, P_NAME, P_PARENT, P_POWER, P_DESCRIPTION, P_OWNER, P_CREATED_BY, P_EXPIRES, P_SELF, P_BASE,
+ P_INCLUDE_VOLUMES, P_VOLUME_SNAPSHOTS) = CREATE_KEYS
 #: boot from volume: the 1-byte carrier image of a re-image names the snapshot it restores
 P_CARRIER = PREFIX + 'restore_carrier_for'
-#: every key createImage is given, so that nothing is inherited from the server's base image
-CREATE_KEYS = (P_SERVER, P_NAME, P_PARENT, P_POWER, P_DESCRIPTION, P_OWNER, P_CREATED_BY, P_EXPIRES, P_SELF, P_BASE,
-               P_INCLUDE_VOLUMES, P_VOLUME_SNAPSHOTS)
 M_CURRENT = PREFIX + 'current'
 M_CURRENT_BASE = PREFIX + 'current_base'
 

@@ -98,6 +98,8 @@ class StepsMixin:
 
     def _poll_create(self, op: Operation, step: CreateStep) -> None:
         image = self._image(step.image_id)
+        if image is not None and image.get('status') not in GONE and image.get('status') != 'active':
+            return   # one call per poll while Glance is still saving: the server is read once it is done
         server = self._server(step.server_id)
         name = op.snapshot_name
         if image is None or image.get('status') in GONE:

@@ -10,7 +10,7 @@ property-collector retrieval of names only for a bare name.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Optional
 
 from ..._backend import pick_one
 from ..._errors import GuestNotFoundError
@@ -149,6 +149,14 @@ class VmwareLookups(VmwareSession):
         props = self._retrieve(vms, sdk.vim.VirtualMachine, GUEST_PROPS, 'reading guests')
         return [self._guest(moid, p) for moid, p in sorted(props.items(), key=lambda kv: kv[1].get('name', ''))]
 
+    def _fresh_props(self, guest: Guest) -> Optional[Dict[str, Any]]:
+        """The guest's properties when they were read after this run's last write on it ended, else None."""
+        props = self._props.get(guest.id)
+        return props if props is not None and props.get('_fresh') else None
+
     def refresh_guest(self, guest: Guest) -> Guest:
-        props = self._retrieve([guest.handle], sdk.vim.VirtualMachine, GUEST_PROPS, "reading guest '%s'" % guest.name)
-        return self._guest(guest.id, props[guest.id])
+        props = self._fresh_props(guest)
+        if props is None:
+            props = self._retrieve([guest.handle], sdk.vim.VirtualMachine, GUEST_PROPS,
+                                   "reading guest '%s'" % guest.name)[guest.id]
+        return self._guest(guest.id, props)

@@ -14,32 +14,22 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-import traceback
 from typing import Any, Callable
 
 from ..._errors import (
     AuthenticationError, CertificateError, ConnectionFailedError, InvalidRequestError, ProviderError,
     QuiesceUnavailableError, SavepointError, SnapshotNotFoundError, UnsupportedError,
 )
+from ..._lazy_import import import_on_first_use
 
 PYVMOMI_IMPORT_ERROR = None
 vim = vmodl = SmartConnect = None
 
 
 def load_pyvmomi() -> bool:
-    """Import pyVmomi on first use, not at module import: the provider-neutral
-    modules carry every backend, and a libvirt task should not pay for it."""
-    global vim, vmodl, SmartConnect, PYVMOMI_IMPORT_ERROR  # pylint: disable=global-statement
-    if vim is not None:
-        return True
-    try:
-        from pyVim.connect import SmartConnect as smart_connect
-        from pyVmomi import vim as vim_types, vmodl as vmodl_types
-    except ImportError:
-        PYVMOMI_IMPORT_ERROR = traceback.format_exc()
-        return False
-    vim, vmodl, SmartConnect = vim_types, vmodl_types, smart_connect
-    return True
+    """pyVmomi, imported on first use (_lazy_import)."""
+    return import_on_first_use(globals(), 'PYVMOMI_IMPORT_ERROR', vim='pyVmomi:vim', vmodl='pyVmomi:vmodl',
+                               SmartConnect='pyVim.connect:SmartConnect')
 
 
 #: vSphere power states as the engine names them

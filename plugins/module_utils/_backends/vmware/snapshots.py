@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, List, Optional, Tuple
 
 from ..._errors import ConnectionFailedError, GuestNotFoundError, ProviderError, SnapshotNotFoundError
@@ -27,7 +28,7 @@ class VmwareSnapshots(VmwareLookups):
         props = self._props[guest.id]
         flags = {flag: bool(props.get('capability.%s' % flag)) for flag in CAPABILITY_FLAGS}
         caps = Capabilities(memory=True, quiesce=True, internal=True, external=False, revert=True,
-                            revert_external=False, delete_children=True, concurrent=True, rename=True,
+                            revert_external=False, delete_children=True, rename=True,
                             consolidate=True)
         reasons = caps.reasons
         reasons['external'] = ('VMware snapshots are always internal (delta disks managed by vSphere); '
@@ -74,7 +75,9 @@ class VmwareSnapshots(VmwareLookups):
     # -- snapshots ---------------------------------------------------------------
     def _snapshot_state(self, guest: Guest, fresh: bool) -> Tuple[Any, Any]:
         props = self._props.get(guest.id)
-        if fresh or props is None or '_snapshots_used' in props:
+        if props is not None and props.get('_fresh'):
+            pass   # read after this run's last write on the guest ended (VmwareBackend._read_after)
+        elif fresh or props is None or '_snapshots_used' in props:
             props = self._retrieve([guest.handle], sdk.vim.VirtualMachine, GUEST_PROPS,
                                    "reading the snapshots of guest '%s'" % guest.name).get(guest.id)
             if props is None:
@@ -134,6 +137,7 @@ class VmwareSnapshots(VmwareLookups):
         if spec.quiesce != 'never' and record.quiesced is False:
             dropped.append('quiescing was asked but vSphere recorded the snapshot as not quiesced')
         if not dropped:
+            op.result = record   # the engine's read-back: no second read of the tree
             return None
         problem = "snapshot '%s' of guest '%s' is not what was asked: %s" % (
             spec.name, guest.name, '; '.join(dropped))
@@ -156,9 +160,10 @@ class VmwareSnapshots(VmwareLookups):
         return op
 
     def _power_state(self, guest: Guest) -> str:
-        props = self._retrieve([guest.handle], sdk.vim.VirtualMachine, ['runtime.powerState'],
-                               "reading the power state of guest '%s'" % guest.name)
-        return POWER.get(str(props.get(guest.id, {}).get('runtime.powerState')), 'unknown')
+        props = self._fresh_props(guest) or self._retrieve(
+            [guest.handle], sdk.vim.VirtualMachine, ['runtime.powerState'],
+            "reading the power state of guest '%s'" % guest.name).get(guest.id, {})
+        return POWER.get(str(props.get('runtime.powerState')), 'unknown')
 
     def _enforce_power(self, guest: Guest, want: str, snapshot_name: str, attempt: int = 0) -> Optional[Operation]:
         """Bring the guest to ``want`` after a revert, whatever the server did, and check it."""
@@ -204,7 +209,7 @@ class VmwareSnapshots(VmwareLookups):
             _text, marker, _problem = read_description(raw)
             args['description'] = encode_description(new_description, marker) if marker else new_description
         doing = "renaming snapshot '%s' of guest '%s'" % (snapshot.name, guest.name)
-        self._call(lambda: snap.RenameSnapshot(**args), doing)
+        self._call(functools.partial(snap.RenameSnapshot, **args), doing)
         self._props.pop(guest.id, None)
         op = Operation(action='rename', guest=guest, snapshot_name=snapshot.name, handle=None, id=snapshot.id)
         op.finish()
@@ -213,9 +218,10 @@ class VmwareSnapshots(VmwareLookups):
     def start_consolidate(self, guest: Guest, force: bool) -> Optional[Operation]:
         """ConsolidateVMDisks_Task when vSphere says the guest needs it after the removals (or ``force``)."""
         if not force:
-            props = self._retrieve([guest.handle], sdk.vim.VirtualMachine, ['runtime.consolidationNeeded'],
-                                   "reading whether guest '%s' needs disk consolidation" % guest.name)
-            if not props.get(guest.id, {}).get('runtime.consolidationNeeded'):
+            props = self._fresh_props(guest) or self._retrieve(
+                [guest.handle], sdk.vim.VirtualMachine, ['runtime.consolidationNeeded'],
+                "reading whether guest '%s' needs disk consolidation" % guest.name).get(guest.id, {})
+            if not props.get('runtime.consolidationNeeded'):
                 return None
         vm = guest.handle
         return self._start('consolidate', guest, '(disks)', vm.ConsolidateVMDisks_Task,

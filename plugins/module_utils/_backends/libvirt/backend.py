@@ -1,48 +1,29 @@
 # -*- coding: utf-8 -*-
 # Copyright: savepoint.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""libvirt backend (libvirt-python): internal and external domain snapshots."""
+"""The libvirt backend: session, guests, leases, capabilities and the snapshot calls (libvirt-python)."""
 
 from __future__ import annotations
 
-import datetime
+import dataclasses
 import difflib
 import os
 import threading
 import time
-import traceback
 import xml.etree.ElementTree as ET
 from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import urlparse
 
-from .._backend import SnapshotBackend, pick_one
-from .._errors import (
+from ..._backend import SnapshotBackend, pick_one
+from ..._errors import (
     ConnectionFailedError, GuestNotFoundError, InvalidRequestError, MissingLibraryError, ProviderError,
-    QuiesceUnavailableError, SavepointError, SnapshotNotFoundError, UnsupportedError, WaitTimeoutError,
+    QuiesceUnavailableError, SavepointError, UnsupportedError, WaitTimeoutError,
 )
-from .._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec, to_iso
-from .._ownership import encode_description, read_description
-from .._redact import mask_uri, redact_text, uri_secrets
-from .._waiting import Operation
-
-LIBVIRT_IMPORT_ERROR = None
-try:
-    import libvirt
-except ImportError:
-    LIBVIRT_IMPORT_ERROR = traceback.format_exc()
-    libvirt = None
-
-# libvirt error codes (virErrorNumber) this backend tells apart.
-ERR_NO_CONNECT = 5
-ERR_NO_DOMAIN = 42
-ERR_CONFIG_UNSUPPORTED = 67
-ERR_NO_DOMAIN_SNAPSHOT = 72
-ERR_ARGUMENT_UNSUPPORTED = 74
-ERR_OPERATION_UNSUPPORTED = 84
-ERR_AGENT_UNRESPONSIVE = 86
-ERR_SYSTEM_ERROR = 38
-ERR_RPC_DOMAIN = 7
-ERR_NO_DOMAIN_METADATA = 80
+from ..._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpec
+from ..._redact import mask_uri, redact_text, uri_secrets
+from ..._waiting import Operation
+from .errors import ERR_NO_DOMAIN, ERR_NO_DOMAIN_METADATA, LIBVIRT_IMPORT_ERROR, libvirt, translate, version_text
+from .snapshot_xml import disk_targets, snapshot_record, snapshot_xml, with_marker
 
 #: the collection's namespace in a domain's <metadata>: holds the lease of the run acting on it (_locking.py)
 LEASE_NAMESPACE = 'https://savepoint.virt/xmlns/lease/1'
@@ -58,42 +39,7 @@ LEASE_CALL_SECONDS = 20.0
 REVERT_EXTERNAL_VERSION = 9009000
 
 _STATE_NAMES = {1: 'running', 2: 'running', 3: 'paused', 4: 'running', 5: 'off', 6: 'off', 7: 'suspended'}
-_SNAPSHOT_STATES = {'running': 'running', 'blocked': 'running', 'paused': 'paused', 'shutdown': 'running',
-                    'shutoff': 'off', 'crashed': 'off', 'pmsuspended': 'suspended',
-                    'disk-snapshot': 'running'}
 GUEST_AGENT_CHANNEL = 'org.qemu.guest_agent.0'
-
-
-def version_text(number: int) -> str:
-    return '%d.%d.%d' % (number // 1000000, number // 1000 % 1000, number % 1000)
-
-
-def translate(exc: Exception, doing: str, secrets: Optional[List[str]] = None) -> SavepointError:
-    """A libvirt error as the engine's error, with libvirt's message kept (secrets masked)."""
-    if libvirt is None or not isinstance(exc, libvirt.libvirtError):
-        text = redact_text(str(exc), secrets)
-        return ProviderError('%s failed: %s' % (doing, text), provider_message=text)
-    code = exc.get_error_code()
-    message = redact_text(exc.get_error_message() or str(exc), secrets)
-    details = {'libvirt_code': code, 'libvirt_domain': exc.get_error_domain()}
-    if code == ERR_NO_DOMAIN:
-        return GuestNotFoundError('%s: guest not found' % doing, message, details)
-    if code == ERR_NO_DOMAIN_SNAPSHOT:
-        return SnapshotNotFoundError('%s: snapshot not found' % doing, message, details)
-    if code in (ERR_ARGUMENT_UNSUPPORTED, ERR_AGENT_UNRESPONSIVE):
-        return QuiesceUnavailableError('%s: the guest agent cannot quiesce the guest: %s' % (doing, message),
-                                       message, details)
-    if code in (ERR_CONFIG_UNSUPPORTED, ERR_OPERATION_UNSUPPORTED):
-        return UnsupportedError('%s: not supported by libvirt: %s' % (doing, message), message, details)
-    if code in (ERR_NO_CONNECT,) or exc.get_error_domain() == ERR_RPC_DOMAIN:
-        return ConnectionFailedError('%s: lost or could not open the libvirt connection: %s' % (doing, message),
-                                     message, details)
-    return ProviderError('%s failed: %s' % (doing, message), message, details)
-
-
-def _text(node: Optional[ET.Element], path: str) -> Optional[str]:
-    found = node.find(path) if node is not None else None
-    return found.text if found is not None and found.text is not None else None
 
 
 class LibvirtBackend(SnapshotBackend):
@@ -275,7 +221,7 @@ class LibvirtBackend(SnapshotBackend):
 
     def capabilities(self, guest: Guest) -> Capabilities:
         caps = Capabilities(memory=guest.power_state in ('running', 'paused'), internal=True,
-                            delete_children=True, concurrent=False)
+                            delete_children=True)
         reasons = caps.reasons
         if not caps.memory:
             reasons['memory'] = "guest '%s' is %s: there is no memory state to save" % (guest.name, guest.power_state)
@@ -337,40 +283,14 @@ class LibvirtBackend(SnapshotBackend):
 
     # -- snapshots ---------------------------------------------------------------
     def _record(self, snap: Any, current_name: Optional[str]) -> SnapshotRecord:
-        root = ET.fromstring(snap.getXMLDesc(0))
-        name = _text(root, 'name') or snap.getName()
-        description, marker, marker_problem = read_description(_text(root, 'description'))
-        memory_node = root.find('memory')
-        memory_mode = memory_node.get('snapshot') if memory_node is not None else 'no'
-        disks = root.findall('./disks/disk')
-        external = [d for d in disks if d.get('snapshot') == 'external']
-        created = _text(root, 'creationTime')
-        record = SnapshotRecord(
-            name=name, id=name,
-            parent=_text(root, 'parent/name'), parent_id=_text(root, 'parent/name'),
-            created_at=to_iso(_epoch(created)) if created else None,
-            current=name == current_name,
-            power_state=_SNAPSHOT_STATES.get(_text(root, 'state') or '', 'unknown'),
-            memory=memory_mode in ('internal', 'external'),
-            kind='external' if external else 'internal',
-            description=description,
-            provider_details={'state': _text(root, 'state'),
-                              'disks': {d.get('name'): d.get('snapshot') for d in disks}},
-        )
-        record.apply_marker(marker)
-        record.marker_problem = marker_problem
-        if external:
-            record.size_bytes = self._overlay_size(external)
-            record.provider_details['overlays'] = [_source_file(d) for d in external]
-        return record
+        return snapshot_record(snap.getXMLDesc(0), snap.getName(), current_name, self._overlay_size)
 
-    def _overlay_size(self, disks: List[ET.Element]) -> Optional[int]:
+    def _overlay_size(self, paths: List[Optional[str]]) -> Optional[int]:
         """Bytes of the overlay files, when they are on this machine (never guessed for remote hosts)."""
         if urlparse(self.uri).hostname not in (None, '', 'localhost'):
             return None
         total = 0
-        for disk in disks:
-            path = _source_file(disk)
+        for path in paths:
             if not path or not os.path.exists(path):
                 return None
             total += os.stat(path).st_blocks * 512
@@ -389,17 +309,6 @@ class LibvirtBackend(SnapshotBackend):
             if record.parent in by_name:
                 by_name[record.parent].children.append(record.name)
         return records
-
-    def _disk_targets(self, dom: Any) -> List[str]:
-        root = ET.fromstring(dom.XMLDesc(0))
-        targets = []
-        for disk in root.findall('./devices/disk'):
-            if disk.get('device', 'disk') != 'disk' or disk.find('readonly') is not None:
-                continue
-            target = disk.find('target')
-            if target is not None and target.get('dev'):
-                targets.append(target.get('dev'))
-        return targets
 
     # -- blocking calls under the engine's deadline -------------------------------
     def _in_thread(self, op: Operation, body: Callable[[], Any]) -> Operation:
@@ -439,31 +348,46 @@ class LibvirtBackend(SnapshotBackend):
 
     def _create(self, guest: Guest, spec: SnapshotSpec, op: Operation) -> SnapshotRecord:
         dom = guest.handle
-        root = ET.Element('domainsnapshot')
-        ET.SubElement(root, 'name').text = spec.name
-        ET.SubElement(root, 'description').text = encode_description(spec.description, spec.marker)
         flags = 0
+        external_disks = None
         if spec.kind == 'external':
             flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
             if spec.quiesce != 'never':
                 flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
-            disks = ET.SubElement(root, 'disks')
-            for target in self._disk_targets(dom):
-                ET.SubElement(disks, 'disk', name=target, snapshot='external')
+            external_disks = disk_targets(dom.XMLDesc(0))
         started = time.monotonic()
         try:
-            snap = dom.snapshotCreateXML(ET.tostring(root, encoding='unicode'), flags)
+            snap = dom.snapshotCreateXML(snapshot_xml(spec, external_disks), flags)
         except libvirt.libvirtError as exc:
             raise translate(exc, "creating snapshot '%s' of guest '%s'" % (spec.name, guest.name))
         elapsed = round(time.monotonic() - started, 3)
+        # The whole call blocks a live guest (QEMU pauses it for savevm); a shut-off guest has nothing to block.
+        blocked = elapsed if guest.power_state in ('running', 'paused') else 0.0
+        if spec.marker is not None:
+            snap = self._keep_pause(dom, snap, spec, blocked)
         try:
             record = self._record(snap, snap.getName() if snap.isCurrent(0) else None)
             record.quiesced = spec.quiesce != 'never' if spec.kind == 'external' else False
         except libvirt.libvirtError as exc:
             raise translate(exc, "reading back snapshot '%s' of guest '%s'" % (spec.name, guest.name))
-        # The whole call blocks a live guest (QEMU pauses it for savevm); a shut-off guest has nothing to block.
-        op.blocked_seconds = elapsed if guest.power_state in ('running', 'paused') else 0.0
+        op.blocked_seconds = blocked
+        if record.guest_blocked_seconds is None:
+            record.guest_blocked_seconds = blocked   # this run measured it, even where it could not be kept
         return record
+
+    def _keep_pause(self, dom: Any, snap: Any, spec: SnapshotSpec, seconds: float) -> Any:
+        """Write the pause just measured into the snapshot's ownership marker, so that snapshot_info and the
+        report show it later: its metadata is redefined as ``virsh snapshot-edit`` does (the secure XML, so
+        no password of the saved domain definition is lost). Best effort: the snapshot stands either way."""
+        marker = dataclasses.replace(spec.marker, guest_blocked_seconds=seconds)
+        try:
+            xml_text = with_marker(snap.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE), spec.description, marker)
+            flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
+            if snap.isCurrent(0):
+                flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT
+            return dom.snapshotCreateXML(xml_text, flags)
+        except libvirt.libvirtError:
+            return snap
 
     def start_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Operation:
         op = Operation(action='revert', guest=guest, snapshot_name=snapshot.name, id=snapshot.name)
@@ -517,12 +441,3 @@ class LibvirtBackend(SnapshotBackend):
             dom.snapshotLookupByName(snapshot.name, 0).delete(flags)
         except libvirt.libvirtError as exc:
             raise translate(exc, "deleting snapshot '%s' of guest '%s'" % (snapshot.name, guest.name))
-
-
-def _epoch(text: str) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(int(text), tz=datetime.timezone.utc)
-
-
-def _source_file(disk: ET.Element) -> Optional[str]:
-    source = disk.find('source')
-    return source.get('file') if source is not None else None

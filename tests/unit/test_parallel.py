@@ -1,0 +1,185 @@
+"""``parallel``: at most that many guests worked on at once, one deadline that still ends, sets still
+rolled back as a whole. Pure engine logic against a hand-written in-memory backend (real-service
+test: tests/vmware/test_vmware_parallel.py)."""
+
+from __future__ import annotations
+
+from typing import List
+
+import pytest
+
+from ansible_collections.savepoint.virt.plugins.module_utils._engine import Request, SnapshotEngine
+from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
+    InvalidRequestError, PartialFailureError,
+)
+from ansible_collections.savepoint.virt.plugins.module_utils._model import Capabilities, GuestRef, SnapshotSpec
+from ansible_collections.savepoint.virt.plugins.module_utils._options import (
+    MAX_PARALLEL, PARALLEL_DEFAULTS, parallel_default, resolve_task_options,
+)
+from ansible_collections.savepoint.virt.plugins.module_utils._ownership import make_marker
+from ansible_collections.savepoint.virt.plugins.module_utils._waiting import Operation, WaitPolicy
+
+from memory_backend import MemoryBackend
+
+GUESTS = ['vm%02d' % i for i in range(10)]
+
+
+class CountingBackend(MemoryBackend):
+    """Every operation stays running for ``polls`` polls; records how many were in flight at once."""
+
+    def __init__(self, polls: int = 3, **kw) -> None:
+        super().__init__({name: 'running' for name in GUESTS}, polls=polls, **kw)
+        self.in_flight: List[Operation] = []
+        self.peak = 0
+        self.starts: List[str] = []
+
+    def _op(self, action, guest, name, apply):
+        self.in_flight = [op for op in self.in_flight if not op.done]
+        op = super()._op(action, guest, name, apply)
+        self.starts.append('%s %s' % (action, guest.name))
+        if not op.done:
+            self.in_flight.append(op)
+        self.peak = max(self.peak, len(self.in_flight))
+        return op
+
+
+class Clock:
+    """A clock that moves one second per reading, so a deadline is reached without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def policy(timeout: float = 10 ** 6, clock=None) -> WaitPolicy:
+    return WaitPolicy(timeout=timeout, initial_delay=0.0, max_delay=0.0, sleep=lambda _s: None,
+                      clock=clock or Clock())
+
+
+def present(parallel=None, guests=GUESTS, **kw) -> Request:
+    return Request(state='present', guests=[GuestRef(name=g) for g in guests], snapshot_name='s', parallel=parallel,
+                   spec=SnapshotSpec(name='s', marker=make_marker(None, 'test')), **kw)
+
+
+@pytest.mark.parametrize('parallel', [1, 3, 4, 10])
+def test_at_most_parallel_guests_in_flight(parallel):
+    backend = CountingBackend()
+    result = SnapshotEngine(backend, wait_policy=policy()).run(present(parallel))
+    assert backend.peak == parallel
+    assert [r['action'] for r in result['results']] == ['created'] * len(GUESTS)
+
+
+def test_bound_holds_for_revert_delete_and_prune_rounds():
+    backend = CountingBackend(polls=0)
+    SnapshotEngine(backend, wait_policy=policy()).run(present(10))
+    for name in ('t', 'u'):
+        SnapshotEngine(backend, wait_policy=policy()).run(Request(
+            state='present', guests=[GuestRef(name=g) for g in GUESTS], snapshot_name=name,
+            spec=SnapshotSpec(name=name, marker=make_marker(None, 'test'))))
+    backend.polls = 2
+    for req in (Request(state='reverted', guests=[GuestRef(name=g) for g in GUESTS], snapshot_name='s', parallel=3),
+                Request(state='absent', guests=[GuestRef(name=g) for g in GUESTS], snapshot_name='u', parallel=2),
+                Request(state='absent', guests=[GuestRef(name=g) for g in GUESTS], remove_all=True, parallel=4)):
+        backend.peak = 0
+        result = SnapshotEngine(backend, wait_policy=policy()).run(req)
+        assert backend.peak == req.parallel, req.state
+        assert result['changed'] is True
+    assert all(not snaps for snaps in backend.snapshots.values())
+
+
+def test_one_after_the_other_keeps_the_request_order():
+    backend = CountingBackend()
+    SnapshotEngine(backend, wait_policy=policy()).run(present(1))
+    assert backend.starts == ['create %s' % g for g in GUESTS]
+
+
+def test_provider_default_when_not_set():
+    backend = CountingBackend()
+    backend.provider = 'libvirt'   # the default of a provider from the table, not the fallback
+    SnapshotEngine(backend, wait_policy=policy()).run(present(None))
+    assert backend.peak == PARALLEL_DEFAULTS['libvirt'] == parallel_default('libvirt')
+    assert parallel_default('some-new-provider') >= 1
+
+
+def test_deadline_ends_the_whole_task_and_later_guests_are_not_started():
+    backend = CountingBackend(polls=10 ** 9)   # never finishes: only the deadline ends the wait
+    clock = Clock()
+    with pytest.raises(PartialFailureError) as err:
+        SnapshotEngine(backend, wait_policy=policy(timeout=30, clock=clock)).run(present(2, all_or_nothing=False))
+    # One deadline for all groups: far from one timeout per group (5 groups of 2).
+    assert clock.now < 30 * 2
+    results = {r['guest']['name']: r for r in err.value.details['results']}
+    assert len(results) == len(GUESTS)
+    started = {s.split()[1] for s in backend.starts}
+    assert started == {'vm00', 'vm01'}
+    for name in GUESTS[2:]:
+        assert 'was not started' in results[name]['msg'] and 'parallel=2' in results[name]['msg']
+    for name in ('vm00', 'vm01'):
+        assert 'did not finish within 30s' in results[name]['msg']
+
+
+def test_set_is_rolled_back_as_a_whole_across_groups():
+    backend = CountingBackend(polls=1, fail_create_on={'vm07'})
+    with pytest.raises(PartialFailureError) as err:
+        SnapshotEngine(backend, wait_policy=policy()).run(present(3))
+    results = {r['guest']['name']: r for r in err.value.details['results']}
+    assert 'disk full' in results['vm07']['msg']
+    assert all(not snaps for snaps in backend.snapshots.values())   # every group's snapshot removed again
+    assert backend.peak <= 3
+    rolled = [name for name, r in results.items() if r.get('rolled_back')]
+    assert sorted(rolled) == sorted(set(GUESTS) - {'vm07'}), results
+
+
+def test_wait_false_waits_for_every_group_but_the_last():
+    backend = CountingBackend(polls=2)
+    req = present(4, all_or_nothing=False, wait=False)
+    result = SnapshotEngine(backend, wait_policy=policy()).run(req)
+    assert backend.peak == 4
+    actions = [r['action'] for r in result['results']]
+    assert actions == ['created'] * 8 + ['started'] * 2
+
+
+@pytest.mark.parametrize('value,words', [
+    (0, ['parallel', 'between 1']), (-3, ['parallel', '-3']), (MAX_PARALLEL + 1, ['parallel', str(MAX_PARALLEL)]),
+    (10 ** 400, ['parallel', '401-digit']), (True, ['parallel', 'whole number']), ('4', ['parallel']),
+])
+def test_bad_values_name_parallel(value, words):
+    with pytest.raises(InvalidRequestError) as err:
+        resolve_task_options({'state': 'present', 'timeout': None, 'parallel': value}, 'present')
+    for word in words:
+        assert word in err.value.msg
+    backend = CountingBackend()
+    with pytest.raises(InvalidRequestError):
+        SnapshotEngine(backend, wait_policy=policy()).run(present(value))
+    assert backend.writes == []
+
+
+def test_parallel_applies_to_every_state():
+    for state in ('present', 'absent', 'reverted', 'pruned'):
+        assert resolve_task_options({'parallel': 2}, state)['parallel'] == 2
+    assert resolve_task_options({}, 'present')['parallel'] is None
+
+
+class ConsolidatingBackend(CountingBackend):
+    """Every guest needs its disks consolidated after a removal."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.caps = Capabilities(consolidate=True)
+
+    def start_consolidate(self, guest, force):
+        return self._op('consolidate', guest, '(disks)', lambda: None)
+
+
+def test_consolidations_after_removals_are_bounded_too():
+    backend = ConsolidatingBackend(polls=0)
+    SnapshotEngine(backend, wait_policy=policy()).run(present(10))
+    backend.polls, backend.peak, backend.starts = 2, 0, []
+    result = SnapshotEngine(backend, wait_policy=policy()).run(Request(
+        state='absent', guests=[GuestRef(name=g) for g in GUESTS], snapshot_name='s', parallel=3))
+    assert backend.peak == 3
+    assert [s.split()[0] for s in backend.starts] == ['delete'] * 10 + ['consolidate'] * 10
+    assert all(r['msg'].endswith('(disks consolidated)') and not r['warnings'] for r in result['results'])
