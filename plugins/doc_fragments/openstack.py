@@ -104,6 +104,8 @@ options:
     description:
       - Seconds one API request may take (the socket timeout). Waiting for snapshots and rebuilds is
         bounded by the task's C(timeout) instead.
+      - Unset, the cloud's C(api_timeout) in C(clouds.yaml) applies, else 120 seconds, so that a service
+        that stops answering fails the task instead of hanging it.
     type: int
   sdk_log_path:
     description:

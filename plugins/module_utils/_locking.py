@@ -11,7 +11,8 @@ reads the trees until after it has read them back (look, decide, act).
 
 - Where: the backend stores an opaque text per guest (libvirt: an element
   of the domain's <metadata> in the collection's namespace; VMware: a custom
-  folder per guest, see _backends/vmware/lease.py). A backend without storage (``supports_leases = False``) is not
+  folder per guest, see _backends/vmware/lease.py; OpenStack: a key of the server's metadata, whose
+  255-character limit ``lease_max_chars`` states). A backend without storage (``supports_leases = False``) is not
   locked; the provider's own serialisation is then all there is.
 - How long: ``timeout + LEASE_MARGIN_SECONDS`` from the last renewal (renewed
   before every round of writes). A run that died holding it (SIGKILL, lost
@@ -46,7 +47,7 @@ import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._errors import SavepointError, UnsupportedError
 from ._model import Guest, from_iso, to_iso, utcnow
@@ -66,6 +67,14 @@ class GuestBusyError(SavepointError):
     kind = 'guest_busy'
 
 
+class LeaseUnavailableError(SavepointError):
+    """The provider takes no lease on this guest in its present state (e.g. Nova refuses metadata writes
+    on a server in ERROR). The run goes on without that guest's lease, with a warning: refusing it would
+    also refuse deleting the snapshots of a broken guest, and what the provider refuses to store it will
+    mostly refuse to snapshot or rebuild as well."""
+    kind = 'provider_error'
+
+
 @dataclass
 class Lease:
     run: str            # unique id of the holding run
@@ -74,12 +83,18 @@ class Lease:
     expires_at: str
 
     def encode(self, limit: Optional[int] = None) -> str:
-        """JSON; with ``limit`` (a store that holds a short name only) one compact line of at most that many
-        characters: ``spl1 <expires epoch> <acquired epoch> <run> <who>``, who cut to fit."""
-        if not limit:
-            return json.dumps(asdict(self), sort_keys=True)
+        """The lease as text: JSON where it fits the store's limit (``lease_max_chars``; Nova's metadata
+        values hold 255), else one compact line of at most ``limit`` characters (a VMware folder name):
+        ``spl1 <expires epoch> <acquired epoch> <run> <who>``, who cut to fit. Raises ValueError when even
+        the compact line without ``who`` does not fit."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        if not limit or len(text) <= limit:
+            return text
         head = '%s%d %d %s ' % (COMPACT_PREFIX, from_iso(self.expires_at).timestamp(),
                                 from_iso(self.acquired_at).timestamp(), self.run)
+        if len(head.rstrip()) > limit:
+            raise ValueError('the lease text needs %d characters, the store holds at most %d'
+                             % (len(head.rstrip()), limit))
         return (head + self.who.translate(_UNSAFE))[:limit].rstrip()
 
     @classmethod
@@ -142,6 +157,8 @@ class LeaseKeeper:
         self.margin = margin
         self.run, self.who = run_identity(what)
         self.held: List[Guest] = []
+        #: guests the provider takes no lease on in their present state (LeaseUnavailableError): id -> why
+        self.unlocked: Dict[str, str] = {}
         self.warnings: List[str] = []
         self.acquired_at = ''
 
@@ -161,6 +178,13 @@ class LeaseKeeper:
     @property
     def _mutex(self) -> bool:
         return bool(getattr(self.backend, 'lease_mutex', False))
+
+    def _unlock(self, guest: Guest, exc: SavepointError) -> None:
+        self.unlocked[guest.id] = exc.msg
+        warning = ("guest '%s': this run holds no lease on it (%s); another run could act on it at the same "
+                   "time" % (guest.name, exc.msg))
+        self.warnings.append(warning)
+        self._say(warning)
 
     def _say(self, line: str) -> None:
         if self.progress is not None:
@@ -223,9 +247,15 @@ class LeaseKeeper:
             busy: Optional[tuple] = None
             taken = []
             for guest in guests:
+                if guest.id in self.unlocked:
+                    continue
                 lease, problem = self._read(guest)
                 if lease is None or lease.run == self.run or lease.expired(self.now()):
-                    self.backend.write_lease(guest, self._text())
+                    try:
+                        self.backend.write_lease(guest, self._text())
+                    except LeaseUnavailableError as exc:
+                        self._unlock(guest, exc)
+                        continue
                     self.held.append(guest)
                     if problem or (lease is not None and lease.run != self.run):
                         taken.append((guest, problem, lease))
@@ -236,6 +266,8 @@ class LeaseKeeper:
                 if settle > 0:
                     self.sleep(settle)
                 for guest in guests:
+                    if guest.id in self.unlocked:
+                        continue
                     check = self._read(guest)[0]
                     if check is None or check.run != self.run:
                         busy = (guest, check)
@@ -332,8 +364,12 @@ class LeaseKeeper:
 
     def renew(self) -> None:
         """Push the expiry of every held lease forward (before a new round of writes)."""
-        for guest in self.held:
-            self.backend.write_lease(guest, self._text())
+        for guest in list(self.held):
+            try:
+                self.backend.write_lease(guest, self._text())
+            except LeaseUnavailableError as exc:  # the guest went into such a state under this run
+                self.held.remove(guest)
+                self._unlock(guest, exc)
 
     def release(self) -> None:
         """Remove every lease this run holds; never raises (a left lease only expires)."""

@@ -37,6 +37,19 @@ def test_wrong_password_is_an_authentication_error_without_the_secret(stack):
     assert SECRET not in _all_text(err.value)
 
 
+@pytest.mark.parametrize('auth_type', ['v3token', 'token'])
+def test_wrong_token_is_an_authentication_error_without_the_token(stack, auth_type):
+    # Keystone answers an unreadable token with 404 ("Could not recognize Fernet token"), not 401.
+    token = 'gAAAAABwrong-token-never-printed'
+    auth = {'auth_url': 'http://127.0.0.1:5000/v3', 'token': token, 'project_name': 'demo',
+            'project_domain_name': 'Default'}
+    with pytest.raises(AuthenticationError) as err:
+        OpenStackBackend({'auth': auth, 'auth_type': auth_type}).connect()
+    assert err.value.kind == 'authentication_failed', err.value.msg
+    assert 'Keystone refused the credentials (HTTP 404)' in err.value.msg and 'token' in err.value.msg
+    assert token not in _all_text(err.value)
+
+
 def test_explicit_auth_with_a_wrong_user_fails_the_same_way(stack):
     auth = {'auth_url': 'http://127.0.0.1:5000/v3', 'username': 'nobody', 'password': SECRET,
             'project_name': 'demo', 'user_domain_name': 'Default', 'project_domain_name': 'Default'}

@@ -61,6 +61,10 @@ def _wrapped(inner):
 
 @pytest.mark.parametrize('exc,kind', [
     (_wrapped(ksa_exc.Unauthorized('The request you have made requires authentication.')), AuthenticationError),
+    (_wrapped(ksa_exc.NotFound('Could not recognize Fernet token', url='http://k:5000/v3/auth/tokens',
+                               method='POST', http_status=404)), AuthenticationError),
+    (_wrapped(ksa_exc.NotFound('Could not find project', url='http://k:5000/v3/projects/x', method='GET',
+                               http_status=404)), ProviderError),
     (_wrapped(ksa_exc.ConnectFailure('Unable to establish connection')), ConnectionFailedError),
     (_wrapped(ksa_exc.ConnectTimeout('timed out')), ConnectionFailedError),
     (_wrapped(ksa_exc.SSLError('certificate verify failed')), CertificateError),

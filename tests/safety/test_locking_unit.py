@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime
 import json
+from dataclasses import asdict
 
 import pytest
 
-from ansible_collections.savepoint.virt.plugins.module_utils._locking import GuestBusyError, LeaseKeeper
+from ansible_collections.savepoint.virt.plugins.module_utils._locking import (
+    GuestBusyError, Lease, LeaseKeeper, LeaseUnavailableError,
+)
 from ansible_collections.savepoint.virt.plugins.module_utils._model import Guest, to_iso
 
 T0 = datetime.datetime(2026, 12, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
@@ -250,3 +253,53 @@ def test_mutex_check_mode_claims_nothing():
     store, clock = MutexStore(), Clock()
     keeper(store, clock, check_mode=True).acquire(GUESTS)
     assert store.claims == 0 and store.writes == 0
+
+
+@pytest.mark.parametrize('who', ['u@h pid 1', 'x' * 300, 'ü\\"' * 120, 'root@' + 'h' * 64 + ' pid 4194304 job 12345 state=reverted'])
+def test_lease_text_is_shortened_to_a_store_limit_and_still_decodes(who):
+    # Nova metadata values hold 255 characters: the human part gives way, the run id never does.
+    lease = Lease(run='h' * 64 + ':4194304:0123abcd', who=who, acquired_at='2026-12-01T19:00:00Z',
+                  expires_at='2026-12-01T19:11:00Z')
+    text = lease.encode(255)
+    assert len(text) <= 255
+    back = Lease.decode(text)
+    assert back.run == lease.run and back.expires_at == lease.expires_at
+    # JSON with the whole who where it fits; else the compact line, who made safe and cut to fit
+    from ansible_collections.savepoint.virt.plugins.module_utils._locking import _UNSAFE
+    assert back.who == who or (not text.startswith('{') and who.translate(_UNSAFE).startswith(back.who))
+    assert lease.encode() == json.dumps(asdict(lease), sort_keys=True)
+
+
+def test_lease_text_that_cannot_fit_is_refused():
+    lease = Lease(run='r' * 300, who='w', acquired_at='2026-12-01T19:00:00Z', expires_at='2026-12-01T19:11:00Z')
+    with pytest.raises(ValueError, match='at most 255'):
+        lease.encode(255)
+
+
+class RefusingStore(Store):
+    """A store that takes no lease on guest 'b' (Nova: a server in ERROR refuses metadata writes)."""
+
+    def __init__(self, refuse=('b',)):
+        super().__init__()
+        self.refuse = set(refuse)
+
+    def write_lease(self, guest, text):
+        if guest.id in self.refuse and text is not None:
+            raise LeaseUnavailableError('the server is ERROR, and Nova takes no metadata writes')
+        super().write_lease(guest, text)
+
+
+def test_a_guest_the_provider_takes_no_lease_on_is_acted_on_unlocked_with_a_warning():
+    store, clock = RefusingStore(), Clock()
+    k = keeper(store, clock)
+    with k.hold(GUESTS):
+        assert set(store.leases) == {'a'}
+        assert [g.id for g in k.held] == ['a']
+        k.renew()  # renewing skips it too
+        store.refuse.add('a')  # guest a goes into such a state under the run
+        k.renew()
+        assert k.held == []
+    assert 'b' not in store.leases  # never written; a's lease, refused under the run, only expires
+    assert any("'web2': this run holds no lease on it (the server is ERROR" in w for w in k.warnings), k.warnings
+    assert any("'web1': this run holds no lease" in w for w in k.warnings), k.warnings
+    assert clock.t < 10  # it did not wait for the refused lease to read back

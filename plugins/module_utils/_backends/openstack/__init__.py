@@ -31,6 +31,7 @@ The package, one job per file:
 - ``volumes.py``: include_volumes (Cinder snapshots and revert-to-snapshot)
 - ``rebuild.py``: revert by rebuild, boot-from-volume re-image, power afterwards
 - ``steps.py``: the typed asynchronous steps and their polling
+- ``lease.py``: the per-server lease of ``_locking.py`` (server metadata ``savepoint_lease``)
 - ``backend.py``: ``OpenStackBackend``, the engine's contract
 """
 

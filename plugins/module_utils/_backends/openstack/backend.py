@@ -19,6 +19,7 @@ from ..._model import Capabilities, Guest, GuestRef, SnapshotRecord, SnapshotSpe
 from ..._waiting import Operation
 from .connection import CONNECTION_OPTIONS, SessionMixin, Settings, _bool, secret_values
 from .errors import load_openstacksdk
+from .lease import LeaseMixin
 from .images import (
     CREATE_KEYS, MAX_VALUE, P_BASE, P_CREATED_BY, P_DESCRIPTION, P_EXPIRES, P_INCLUDE_VOLUMES, P_NAME, P_OWNER,
     P_PARENT, P_POWER, P_SERVER, P_VOLUME_SNAPSHOTS, POWER, ImagesMixin, bdm_snapshot_ids, included_snapshot_ids,
@@ -31,7 +32,8 @@ from .volumes import VolumesMixin
 _UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
 
 
-class OpenStackBackend(SessionMixin, ImagesMixin, VolumesMixin, RebuildMixin, StepsMixin, SnapshotBackend):
+class OpenStackBackend(SessionMixin, ImagesMixin, VolumesMixin, RebuildMixin, StepsMixin, LeaseMixin,
+                       SnapshotBackend):
     provider = 'openstack'
     #: uuid is the server id too (Nova server ids are UUIDs): users coming from other providers write uuid
     guest_fields = ('name', 'uuid', 'id')

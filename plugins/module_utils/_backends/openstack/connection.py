@@ -54,6 +54,9 @@ def auth_suboptions() -> Dict[str, Dict[str, Any]]:
     return options
 
 
+#: seconds one API request may take when neither api_timeout nor clouds.yaml says (proxies in front of
+#: OpenStack APIs cut requests at 60-120 s anyway); a request to a hung service fails after this
+DEFAULT_API_TIMEOUT = 120
 CONNECTION_OPTIONS: Dict[str, Dict[str, Any]] = {
     # raw: a cloud name, or a dict of cloud settings as in clouds.yaml (openstack.cloud's `cloud`)
     'cloud': {'type': 'raw', 'env': ['OS_CLOUD'],
@@ -232,6 +235,10 @@ class SessionMixin:
         except Exception as exc:  # every sdk/keystoneauth failure becomes an engine error, never a traceback
             raise translate(exc, doing, ConnectionFailedError)
         self.where = describe_region(region, self.settings)
+        if region.config.get('api_timeout') in (None, ''):
+            # Neither the task nor clouds.yaml bounds one request: without a bound a service that stops
+            # answering (a frozen glance-api) would hang the task for ever, past its timeout.
+            region.config['api_timeout'] = DEFAULT_API_TIMEOUT
         try:
             self.conn = sdk.connection.Connection(config=region)
             self.conn.authorize()

@@ -122,6 +122,15 @@ def _service_reason(exc: BaseException, status: Optional[int]) -> str:
     return text if len(text) <= MAX_REASON else text[:MAX_REASON] + '...'
 
 
+def _is_token_request(exc: BaseException) -> bool:
+    """A 4xx answer of Keystone to the authentication request itself (POST .../auth/tokens)."""
+    if not isinstance(exc, ksa_exc.HttpError):
+        return False
+    path = urlsplit(str(getattr(exc, 'url', None) or '')).path.rstrip('/')
+    return (path.endswith('/auth/tokens') and str(getattr(exc, 'method', '') or '').upper() == 'POST'
+            and getattr(exc, 'http_status', None) in (401, 404))
+
+
 def translate(exc: BaseException, doing: str, not_found: Any = SnapshotNotFoundError) -> SavepointError:
     """An openstacksdk / keystoneauth error as the engine's error; no URL userinfo, query or body in it."""
     load_openstacksdk()
@@ -143,6 +152,13 @@ def translate(exc: BaseException, doing: str, not_found: Any = SnapshotNotFoundE
             if isinstance(item, ksa_exc.Unauthorized):
                 return AuthenticationError('%s: Keystone refused the credentials (HTTP 401): wrong user name, '
                                            'password, project or domain' % doing, 'HTTP 401')
+            if _is_token_request(item):
+                # Keystone answers a token it cannot read (wrong, expired, revoked, another cloud's) with
+                # 404 "Could not recognize Fernet token", not 401: still the credentials, not a missing object.
+                status = getattr(item, 'http_status', None)
+                return AuthenticationError('%s: Keystone refused the credentials (HTTP %s): wrong, expired or '
+                                           'revoked token, or wrong user name, password, project or domain'
+                                           % (doing, status), 'HTTP %s' % status)
             if isinstance(item, ksa_exc.EndpointNotFound):
                 reason = _service_reason(item, None)
                 return ConnectionFailedError('%s: the service catalog has no such endpoint: %s' % (doing, reason),

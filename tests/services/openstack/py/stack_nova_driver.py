@@ -6,6 +6,11 @@
   whose UUID is persisted in $state_path/compute_id, so nova-compute can be
   restarted (with plain FakeDriver nova 34 refuses: "No local node identity
   found, but this is not our first startup on this host").
+- init_host() re-adopts the servers of this host from the database: the stock
+  fake driver keeps its guests in memory only, so after a nova-compute restart
+  (the faults suite kills it) every earlier server would be unknown to it and
+  could no longer be snapshotted, rebuilt or stopped -- a real hypervisor keeps
+  its guests running across a nova-compute restart.
 
 nova imports 'nova.virt.' + compute_driver, so the module registers itself as
 nova.virt.stack_fake (nova.conf: compute_driver = stack_fake.SnapshotFakeDriver).
@@ -21,6 +26,17 @@ PAYLOAD = b"savepoint-fake-disk\n" * 52  # ~1 KiB of "disk" bytes
 
 
 class SnapshotFakeDriver(fake.FakeDriverWithoutFakeNodes):
+    def init_host(self, host):
+        super().init_host(host)
+        from nova import context as nova_context
+        from nova import objects
+        from nova.compute import power_state
+
+        for inst in objects.InstanceList.get_by_host(nova_context.get_admin_context(), host):
+            if inst.uuid not in self.instances:
+                state = inst.power_state if inst.power_state is not None else power_state.RUNNING
+                self.instances[inst.uuid] = fake.FakeInstance(inst.name, state, inst.uuid)
+
     def snapshot(self, context, instance, image_id, update_task_state):
         # Stock part: checks the instance exists, sets IMAGE_UPLOADING.
         super().snapshot(context, instance, image_id, update_task_state)
