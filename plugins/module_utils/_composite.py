@@ -127,10 +127,9 @@ class CompositeBackend(SnapshotBackend):
     # -- leases ------------------------------------------------------------------------
     # One LeaseKeeper serves the whole request with ONE protocol: write/settle/read back (libvirt)
     # or an atomic claim (VMware, ``lease_mutex``). The composite uses the claim protocol when every
-    # member with lease storage has it (vmware + openstack), else write/read-back; members that do
-    # not fit the protocol in use (VMware next to libvirt; OpenStack, which has no storage) are held
-    # in memory for this run -- exactly "no lease": they rely on the provider's own serialisation
-    # (KNOWN LIMITATION for VMware in a set with libvirt).
+    # member with lease storage has it, else write/read-back; members that do not fit the protocol
+    # in use (VMware next to libvirt or OpenStack) or have no storage are held in memory for this
+    # run -- exactly "no lease": they rely on the provider's own serialisation (KNOWN LIMITATION).
     def _mutex_mode(self) -> bool:
         storing = [m for m in self.members if m.supports_leases]
         return bool(storing) and all(getattr(m, 'lease_mutex', False) for m in storing)
