@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, List
 from ._errors import SavepointError, UnsupportedError
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only (the engine imports this module)
-    from ._engine import GuestPlan, Request, SnapshotEngine
+    from ._engine import SnapshotEngine
+    from ._request import GuestPlan, Request
 
 CHOICES = ('auto', 'true', 'false')
 

@@ -19,7 +19,7 @@ from ._errors import (
 from ._model import Guest, SnapshotRecord, normalise_description
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only (the engine imports this module)
-    from ._engine import GuestPlan, Request
+    from ._request import GuestPlan, Request
 
 Finder = Callable[[List[SnapshotRecord], str, Guest], Optional[SnapshotRecord]]
 

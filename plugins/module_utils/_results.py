@@ -19,7 +19,7 @@ from ._waiting import Operation
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only (the engine imports this module)
     from ._backend import SnapshotBackend
-    from ._engine import GuestPlan, Request
+    from ._request import GuestPlan, Request
 
 
 class ResultBuilder:
