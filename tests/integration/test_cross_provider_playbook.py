@@ -11,30 +11,12 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef
-from contract.harness_openstack import CLOUD, StackServers, shared_stack
-from contract.harness_vmware import VcsimInventory, connection, shared_vcsim
+from contract.harness_openstack import CLOUD, shared_stack
+from contract.harness_vmware import connection
 from scripts.ansible_run import run_playbook
 
 pytestmark = [pytest.mark.vmware, pytest.mark.openstack]
 BOOK = Path(__file__).resolve().parent / 'playbooks' / 'cross_provider' / 'set.yml'
-
-
-@pytest.fixture
-def vcsim_inventory():
-    inv = VcsimInventory(shared_vcsim())
-    yield inv
-    inv.destroy_made()
-    inv.close()
-
-
-@pytest.fixture
-def servers():
-    made = StackServers(shared_stack())
-    yield made
-    try:
-        made.cleanup()
-    finally:
-        made.conn.close()
 
 
 @pytest.mark.parametrize('live', [True, False], ids=['controller', 'module'])

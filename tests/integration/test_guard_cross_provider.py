@@ -17,31 +17,13 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef
-from contract.harness_openstack import StackServers, shared_stack
-from contract.harness_vmware import VcsimInventory, connection, shared_vcsim
+from contract.harness_openstack import shared_stack
+from contract.harness_vmware import connection
 from scripts.ansible_run import run_playbook
 
 pytestmark = [pytest.mark.qemu, pytest.mark.vmware, pytest.mark.openstack]
 HERE = Path(__file__).resolve().parent / 'playbooks' / 'guard'
 TINY_GUEST_PREFIX = 'sp-xguard'
-
-
-@pytest.fixture
-def vcsim_inventory():
-    inv = VcsimInventory(shared_vcsim())
-    yield inv
-    inv.destroy_made()
-    inv.close()
-
-
-@pytest.fixture
-def servers():
-    made = StackServers(shared_stack())
-    yield made
-    try:
-        made.cleanup()
-    finally:
-        made.conn.close()
 
 
 def test_a_batch_across_three_providers_is_one_restore_point_task(

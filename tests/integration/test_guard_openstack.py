@@ -9,21 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from contract.harness_openstack import StackServers, shared_stack
+from contract.harness_openstack import shared_stack
 from scripts.ansible_run import run_playbook
 
 pytestmark = pytest.mark.openstack
 HERE = Path(__file__).resolve().parent / 'playbooks' / 'guard'
-
-
-@pytest.fixture
-def servers():
-    made = StackServers(shared_stack())
-    yield made
-    try:
-        made.cleanup()
-    finally:
-        made.conn.close()
 
 
 def test_guard_on_openstack_reverts_the_failed_server_only(tmp_path, servers):

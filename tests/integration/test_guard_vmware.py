@@ -10,20 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from contract.harness_vmware import VcsimInventory, connection, shared_vcsim
+from contract.harness_vmware import connection
 from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef
 from scripts.ansible_run import run_playbook
 
 pytestmark = pytest.mark.vmware
 HERE = Path(__file__).resolve().parent / 'playbooks' / 'guard'
-
-
-@pytest.fixture
-def vcsim_inventory():
-    inv = VcsimInventory(shared_vcsim())
-    yield inv
-    inv.destroy_made()
-    inv.close()
 
 
 def test_guard_on_vcsim_reverts_the_failed_vm_only(tmp_path, vcsim_inventory):
