@@ -63,6 +63,15 @@ def run(backend_cls, conn, req, timeout=TIMEOUT):
         return SnapshotEngine(backend, wait_policy=WaitPolicy(timeout=timeout)).run(req)
 
 
+def assert_rerun_converges(backend_cls, conn, refs, phase, name) -> None:
+    """The re-run after a fault succeeds, and a second one changes nothing (a revert always reverts)."""
+    first = run(backend_cls, conn, request(refs, phase, name), timeout=RERUN_TIMEOUT)
+    assert first['results'][0]['action'] in ('created', 'exists', 'reverted', 'deleted', 'absent'), first['msg']
+    second = run(backend_cls, conn, request(refs, phase, name), timeout=RERUN_TIMEOUT)
+    if phase != 'revert':
+        assert second['changed'] is False, second['msg']
+
+
 def run_failing(backend_cls, conn, req, timeout=TIMEOUT):
     """(error or None, result or None, seconds): the provider may also recover on its own (libvirt restarts
     a QEMU that died under a revert); then the result must be true, which the callers check."""
@@ -148,11 +157,7 @@ def test_libvirt_qemu_fault(tiny_guests, phase, fault):
     # Nothing the result does not mention: only the snapshot that was asked for (and the base).
     assert set(libvirt_names(guest)) <= {'base', name}
     # The re-run converges: it succeeds, and a second one changes nothing (a revert always reverts).
-    first = run(LibvirtBackend, conn, request(refs, phase, name), timeout=RERUN_TIMEOUT)
-    assert first['results'][0]['action'] in ('created', 'exists', 'reverted', 'deleted', 'absent'), first['msg']
-    second = run(LibvirtBackend, conn, request(refs, phase, name), timeout=RERUN_TIMEOUT)
-    if phase != 'revert':
-        assert second['changed'] is False, second['msg']
+    assert_rerun_converges(LibvirtBackend, conn, refs, phase, name)
     expected = {'create': ['made-under-fault'], 'revert': ['base'], 'delete': []}[phase]
     assert libvirt_names(guest) == expected
 
@@ -208,11 +213,7 @@ def test_vcsim_fault(monkeypatch, phase, fault):
         with VmwareBackend(conn) as backend:
             names = {s.name for s in backend.list_snapshots(backend.find_guest(refs[0]))}
         assert names <= {'base', name}, names
-        first = run(VmwareBackend, conn, request(refs, phase, name), timeout=RERUN_TIMEOUT)
-        assert first['results'][0]['action'] in ('created', 'exists', 'reverted', 'deleted', 'absent'), first['msg']
-        second = run(VmwareBackend, conn, request(refs, phase, name), timeout=RERUN_TIMEOUT)
-        if phase != 'revert':
-            assert second['changed'] is False, second['msg']
+        assert_rerun_converges(VmwareBackend, conn, refs, phase, name)
         with VmwareBackend(conn) as backend:
             names = sorted(s.name for s in backend.list_snapshots(backend.find_guest(refs[0])))
         assert names == {'create': ['made-under-fault'], 'revert': ['base'], 'delete': []}[phase], names
@@ -348,11 +349,7 @@ def test_openstack_service_fault(monkeypatch, service, phase, fault):
             finally:
                 admin.close()
         # The re-run converges: it succeeds, and a second one changes nothing (a revert always reverts).
-        first = run(OpenStackBackend, conn, request(refs, phase, name), timeout=RERUN_TIMEOUT)
-        assert first['results'][0]['action'] in ('created', 'exists', 'reverted', 'deleted', 'absent'), first['msg']
-        second = run(OpenStackBackend, conn, request(refs, phase, name), timeout=RERUN_TIMEOUT)
-        if phase != 'revert':
-            assert second['changed'] is False, second['msg']
+        assert_rerun_converges(OpenStackBackend, conn, refs, phase, name)
         expected = {'create': {'made-under-fault': 'active'}, 'revert': {'base': 'active'}, 'delete': {}}[phase]
         assert os_images(sdk, server.id) == expected
     finally:
@@ -468,10 +465,6 @@ def _libvirtd_case(phase, fault, guest, guests, daemon) -> None:
     # Nothing the result does not mention: only the snapshot that was asked for (and the base).
     assert set(libvirt_names(guest)) <= {'base', name}
     # The re-run converges: it succeeds, and a second one changes nothing (a revert always reverts).
-    first = run(LibvirtBackend, conn, request(refs, phase, name), timeout=RERUN_TIMEOUT)
-    assert first['results'][0]['action'] in ('created', 'exists', 'reverted', 'deleted', 'absent'), first['msg']
-    second = run(LibvirtBackend, conn, request(refs, phase, name), timeout=RERUN_TIMEOUT)
-    if phase != 'revert':
-        assert second['changed'] is False, second['msg']
+    assert_rerun_converges(LibvirtBackend, conn, refs, phase, name)
     expected = {'create': [name], 'revert': ['base'], 'delete': []}[phase]
     assert libvirt_names(guest) == expected
