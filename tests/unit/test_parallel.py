@@ -14,7 +14,7 @@ from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
 )
 from ansible_collections.savepoint.virt.plugins.module_utils._model import Capabilities, GuestRef, SnapshotSpec
 from ansible_collections.savepoint.virt.plugins.module_utils._options import (
-    MAX_PARALLEL, PARALLEL_DEFAULTS, parallel_default, resolve_task_options,
+    MAX_PARALLEL, PARALLEL_DEFAULTS, parallel_default, parallel_variable_error, resolve_task_options,
 )
 from ansible_collections.savepoint.virt.plugins.module_utils._ownership import make_marker
 from ansible_collections.savepoint.virt.plugins.module_utils._waiting import Operation, WaitPolicy
@@ -155,6 +155,19 @@ def test_bad_values_name_parallel(value, words):
     with pytest.raises(InvalidRequestError):
         SnapshotEngine(backend, wait_policy=policy()).run(present(value))
     assert backend.writes == []
+
+
+@pytest.mark.parametrize('value,error', [
+    (None, None), (4, None), ('4', None), (' 12 ', None), (1000, None),
+    (0, 'prune_parallel must be between 1 (one guest after the other) and 1000, not 0'),
+    ('0', 'prune_parallel must be between 1'), ('-1', 'prune_parallel must be between 1'),
+    ('', "prune_parallel must be a whole number of guests between 1 and 1000, not ''"),
+    ('four', 'prune_parallel must be a whole number'), (2.0, 'prune_parallel must be a whole number'),
+    ('9' * 5000, 'prune_parallel must be a whole number'), ('9' * 400, '400-digit number'),
+])
+def test_role_variables_name_themselves_and_0_or_empty_is_never_unset(value, error):
+    found = parallel_variable_error(value, 'prune_parallel')
+    assert (found is None) if error is None else (error in found and len(found) < 200), found
 
 
 def test_parallel_applies_to_every_state():
