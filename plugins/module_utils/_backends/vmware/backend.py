@@ -26,14 +26,17 @@ class VmwareBackend(VmwareSnapshots, VmwareLeases):
         apply_task_state(operation, props.get(operation.id, {}))
 
     def wait(self, operations: List[Operation], policy: WaitPolicy,
-             progress: Optional[ProgressCallback] = None) -> None:
-        """All tasks (and their follow-ups) through the property collector, under one deadline."""
+             progress: Optional[ProgressCallback] = None, until_first: bool = False) -> None:
+        """All tasks (and their follow-ups) through the property collector, under one deadline;
+        ``until_first``: until one operation is complete (SnapshotBackend.wait)."""
         deadline = policy.clock() + policy.timeout
-        waiting = list(operations)
+        waiting = [op.chain()[-1] for op in operations if not op.complete]
         while waiting:
-            self._wait_tasks(pending(waiting), deadline, policy, progress)
-            self._read_after(waiting)
-            waiting = self.run_follow_ups(waiting)
+            self._wait_tasks(pending(waiting), deadline, policy, progress, until_first)
+            self._read_after([op for op in waiting if op.done])
+            waiting = pending(waiting) + self.run_follow_ups(waiting)
+            if until_first and any(op.complete for op in operations):
+                return
 
     def _read_after(self, ops: List[Operation]) -> None:
         """One property retrieval for every guest whose task just ended well, instead of one per guest in
@@ -55,7 +58,7 @@ class VmwareBackend(VmwareSnapshots, VmwareLeases):
                 self._props[moid] = props
 
     def _wait_tasks(self, ops: List[Operation], deadline: float, policy: WaitPolicy,
-                    progress: Optional[ProgressCallback]) -> None:
+                    progress: Optional[ProgressCallback], until_first: bool = False) -> None:
         if not ops:
             return
         if self._broken is not None:
@@ -65,4 +68,4 @@ class VmwareBackend(VmwareSnapshots, VmwareLeases):
         def broke(message: str) -> None:
             self._broken = message
         TaskWaiter(self.content.propertyCollector, self._socket_timeout, session.HTTP_TIMEOUT,
-                   broke).wait(ops, deadline, policy, progress)
+                   broke).wait(ops, deadline, policy, progress, until_first)
