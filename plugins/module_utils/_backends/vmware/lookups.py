@@ -130,7 +130,9 @@ class VmwareLookups(VmwareSession):
     def _guest_props(self, vms: Iterable[Any], refs: List[GuestRef]) -> Dict[str, Dict[str, Any]]:
         vms = list(vms)
         try:
-            return self._retrieve(vms, sdk.vim.VirtualMachine, GUEST_PROPS, 'reading guests')
+            # ``parent``: where the lease of a run that acts on the guest goes (lease.py), read here at no cost
+            return self._retrieve(vms, sdk.vim.VirtualMachine, GUEST_PROPS + ['parent', 'parentVApp'],
+                                  'reading guests')
         except GuestNotFoundError:
             # A moid that does not exist fails the whole retrieval: find out which one.
             for ref in refs:
