@@ -51,7 +51,6 @@ from ..._errors import GuestNotFoundError, ProviderError, SavepointError, Unsupp
 from ..._model import Guest
 from ..._waiting import Operation, WaitPolicy
 from . import sdk
-from .sdk import GUEST_PROPS
 from .session import HTTP_TIMEOUT, VmwareSession
 from .tasks import TaskWaiter
 
@@ -172,8 +171,7 @@ class VmwareLeases(VmwareSession):
     def leases_taken(self, guests: List[Guest]) -> None:
         """Read the guests again now that no other run acts on them (one call for all): what the lookup
         read before may be another run's past (its snapshot, its revert's power state)."""
-        props = self._retrieve([g.handle for g in guests], sdk.vim.VirtualMachine, GUEST_PROPS,
-                               'reading the guests again under their leases')
+        props = self._read_vms([g.handle for g in guests], 'reading the guests again under their leases')
         for guest in guests:
             if guest.id not in props:
                 raise GuestNotFoundError("vmware guest '%s' (id %s) has gone" % (guest.name, guest.id))
@@ -210,7 +208,31 @@ class VmwareLeases(VmwareSession):
                 self._lease_text[guest.id] = (self._lease_text[guest.id][0], text)
             else:
                 errors[guest.id] = self._lost(guest) if isinstance(error, GuestNotFoundError) else error
+        # A renamed child proves nothing on its own: vcsim leaves the children of a destroyed folder in
+        # place. The lease is this run's only while its mutex folder still holds that child, after the rename.
+        renamed = [g for g, _start, _doing in starts if g.id not in errors]
+        for guest in self._lease_missing(renamed):
+            errors[guest.id] = self._lost(guest)
         return errors
+
+    def _lease_missing(self, guests: List[Guest]) -> List[Guest]:
+        """The guests whose mutex folder is gone or no longer holds this run's lease child (one call)."""
+        if not guests:
+            return []
+        try:
+            found = self._retrieve([self._lease_held[g.id] for g in guests], sdk.vim.Folder, ['childEntity'],
+                                   'checking the leases of %d guests' % len(guests))
+        except GuestNotFoundError:  # one of them is gone, which fails the whole call: look one by one
+            if len(guests) == 1:
+                return guests
+            return [g for g in guests if self._lease_missing([g])]
+        missing = []
+        for guest in guests:
+            children = found.get(self._lease_held[guest.id]._moId, {}).get('childEntity') or []  # pylint: disable=protected-access
+            mine = self._lease_text[guest.id][0]._moId  # pylint: disable=protected-access
+            if mine not in [c._moId for c in children]:  # pylint: disable=protected-access
+                missing.append(guest)
+        return missing
 
     def release_leases(self, guests: List[Guest]) -> Dict[str, str]:
         """Destroy the mutex folder of each guest this session holds, all tasks waited for together; guest
