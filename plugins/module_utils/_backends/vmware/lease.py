@@ -228,9 +228,9 @@ class VmwareLeases(VmwareSession):
             return [g for g in guests if self._lease_missing([g])]
         missing = []
         for guest in guests:
-            children = found.get(self._lease_held[guest.id]._moId, {}).get('childEntity') or []  # pylint: disable=protected-access
-            mine = self._lease_text[guest.id][0]._moId  # pylint: disable=protected-access
-            if mine not in [c._moId for c in children]:  # pylint: disable=protected-access
+            # pylint: disable=protected-access
+            children = found.get(self._lease_held[guest.id]._moId, {}).get('childEntity') or []
+            if self._lease_text[guest.id][0]._moId not in [c._moId for c in children]:
                 missing.append(guest)
         return missing
 
