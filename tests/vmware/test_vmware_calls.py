@@ -100,7 +100,7 @@ def test_sizes_and_memory_read_with_the_tree_agree_with_a_full_layout_read(inven
     for vm, created, listed in zip(vms, made['results'], looked['guests']):
         full = [r.to_dict() for r in snapshot_records(vm.snapshot, vm.layoutEx)]
         assert [s for s in full if s['name'] == 'agree'] == [created['snapshot']]
-        assert created['cost']['size_bytes'] == full[0]['size_bytes'] is not None
+        assert full[0]['size_bytes'] is not None and created['cost']['size_bytes'] == full[0]['size_bytes']
         assert listed['snapshots'] == full
     with VmwareBackend(conn) as backend:
         SnapshotEngine(backend).run(Request(state='absent', guests=refs, snapshot_name='agree'))
