@@ -47,9 +47,12 @@ class VmwareBackend(VmwareSnapshots, VmwareLeases):
         guests = {op.guest.id: op.guest for op in ops if op.done and op.error is None and op.handle is not None}
         if not guests or self._broken is not None:
             return
+        # Only a create's check needs the tree (and the new snapshot's files); a removal, a revert or a
+        # consolidation needs the power state and the consolidation flag (the tree is read if asked for).
+        trees = any(op.action == 'create' for op in ops if op.guest.id in guests)
         try:
-            found = self._retrieve([g.handle for g in guests.values()], sdk.vim.VirtualMachine, sdk.GUEST_PROPS,
-                                   'reading %d guests after their tasks' % len(guests))
+            found = self._read_vms([g.handle for g in guests.values()], 'reading %d guests after their tasks'
+                                   % len(guests), trees=trees, have_snapshots=trees)
         except SavepointError:
             return
         for moid, props in found.items():
