@@ -35,6 +35,8 @@ class CreateStep:
     parent: Optional[SnapshotRecord] = None
     previous_current: Dict[str, str] = field(default_factory=dict)
     pointer_moved: bool = False
+    #: why the pointer could not be put back after a failure (reported with the failure)
+    pointer_problem: str = ''
 
 
 @dataclass
@@ -302,9 +304,10 @@ class StepsMixin:
             self._put_back_current(step.server_id, step.previous_current)
             step.pointer_moved = False
         except SavepointError as exc:
+            step.pointer_problem = ('the current snapshot of server %s could not be put back (metadata %s): %s'
+                                    % (step.server_id, M_CURRENT, exc.msg))
             if op.error is not None:
-                op.error.msg += ('; the current snapshot of the server could not be put back (metadata %s): %s'
-                                 % (M_CURRENT, exc.msg))
+                op.error.msg += '; ' + step.pointer_problem
                 op.error.args = (op.error.msg,)
 
     def wait(self, operations: List[Operation], policy: WaitPolicy,
@@ -314,11 +317,14 @@ class StepsMixin:
         except WaitTimeoutError as exc:
             abandoned: List[str] = []
             left: List[str] = []
+            problems: List[str] = []
             for op in operations:
                 for part in op.chain():
                     if not part.done and isinstance(part.handle, CreateStep):
                         left.extend(self._abandon(part))
                         abandoned.append(part.handle.image_id)
+                        if part.handle.pointer_problem:
+                            problems.append(part.handle.pointer_problem)
             if abandoned:
                 exc.msg += ('; the unfinished snapshot %s %s %s deleted, so no half-made restore point remains'
                             % (plural(abandoned, 'image', 'images'), ', '.join(abandoned),
@@ -326,5 +332,8 @@ class StepsMixin:
                 exc.args = (exc.msg,)
             if left:
                 exc.msg += '; its volume snapshot(s) %s could not be deleted: remove by hand' % ', '.join(left)
+                exc.args = (exc.msg,)
+            if problems:
+                exc.msg += '; ' + '; '.join(problems)
                 exc.args = (exc.msg,)
             raise
