@@ -12,10 +12,15 @@ its own reads the image every 50 ms and notes the first time it sees ``active`` 
 ``updated_at`` has whole seconds only: printed as a check that the watcher agrees with it). The
 calls of ours and sdk are counted from keystoneauth's request log, in their own thread only; the
 CLI's from its ``--debug`` output; each counts the requests from the createImage call to the return.
-Target (issue 10): ours within max(10 %, 250 ms) of the real end, at no more calls per minute than
-the SDK's waiter. Asserts nothing. Hold the stack's lock while it runs:
+Target (issue 10): ours within max(10 %, 250 ms) of the real end, at no more calls per minute of
+waiting than the SDK's waiter. Two regimes side by side: the stack's usual snapshot (about 0.4 s:
+no waiter can be within 250 ms of it and poll less often than the SDK's fixed 2 s), and a long one
+(--long-seconds, 120 by default: the stack's Nova driver holds a snapshot whose image name contains
+``slowsnap-<seconds>s`` that long before its upload). Asserts nothing. Hold the stack's lock while
+it runs (--restart-nova-compute once, if nova-compute was started from a checkout without that knob):
 
-    flock /tmp/savepoint-openstack.lock .venv/bin/python benchmarks/wait_latency.py [--rounds 5]
+    flock /tmp/savepoint-openstack.lock .venv/bin/python benchmarks/wait_latency.py [--rounds 5] \
+        [--long-seconds 120 --long-rounds 1]
 """
 
 from __future__ import annotations
@@ -110,7 +115,11 @@ def take_ours(runner: Runner, server: Any, name: str, counter: CallCounter) -> D
     assert result['action'] == 'created', result
     # from the createImage call, as for the others (not the login and lookups before it)
     start = next(i for i, c in enumerate(counter.calls) if '/action' in c and 'POST' in c)
-    return {'start': counter.times[start], 'end': end, 'calls': len(counter.calls) - start - 1}
+    # The first request after the poll that saw 'active' is the PATCH that marks the image: what follows
+    # it is our own work (mark, server read, lease release, result), not waiting.
+    marked = next(i for i, c in enumerate(counter.calls) if 'PATCH' in c and '/v2/images/' in c)
+    return {'start': counter.times[start], 'end': end, 'calls': len(counter.calls) - start - 1,
+            'poll_saw': counter.times[marked], 'after_calls': len(counter.calls) - marked}
 
 
 def take_sdk(conn: Any, server: Any, name: str, counter: CallCounter) -> Dict[str, Any]:
@@ -135,15 +144,75 @@ def take_cli(server: Any, name: str, env: Dict[str, str]) -> Dict[str, Any]:
     return {'start': t0, 'end': end, 'calls': len(calls) - start - 1}
 
 
+def take(method: str, name: str, server: Any, ctx: Dict[str, Any]) -> Dict[str, Any]:
+    counter: CallCounter = ctx['counter']
+    ctx['watcher'].watch(name)
+    counter.calls, counter.times = [], []
+    if method == 'ours':
+        taken = take_ours(ctx['runner'], server, name, counter)
+    elif method == 'sdk':
+        taken = take_sdk(ctx['sdk'], server, name, counter)
+    else:
+        taken = take_cli(server, name, ctx['env'])
+    real = ctx['watcher'].active_at(name, timeout=ctx['watch_timeout'])
+    taken.update(real, late=taken['end'] - real['seen'], took=real['seen'] - taken['start'],
+                 glance_skew=real['seen'] - epoch(real['updated_at']))
+    ctx['sdk'].image.delete_image(real['id'], ignore_missing=True)
+    return taken
+
+
+def report(regime: str, rounds: int, delay: float, found: Dict[str, List[Dict[str, Any]]]) -> None:
+    """One table per regime, and both targets of issue 10 with met/MISSED."""
+    what = ('the stack\'s own snapshot (fake Nova driver, about 0.4 s)' if not delay else
+            'a snapshot the driver holds %.0f s before its upload (image name slowsnap-%.0fs)' % (delay, delay))
+    print('\nwait_latency %s: %d interleaved round(s), %s, medians' % (regime, rounds, what))
+    print('%6s %10s %10s %10s %8s %12s %12s' % ('waiter', 'snapshot s', 'late ms', 'late %', 'calls',
+                                                'calls/min', 'seen-updated'))
+    summary = {}
+    for method, runs in found.items():
+        late = statistics.median(r['late'] for r in runs)
+        took = statistics.median(r['took'] for r in runs)
+        calls = statistics.median(r['calls'] for r in runs)
+        # per minute of waiting: from the createImage call to the return
+        per_min = statistics.median(r['calls'] * 60.0 / max(0.001, r['end'] - r['start']) for r in runs)
+        skew = statistics.median(r['glance_skew'] for r in runs)
+        summary[method] = (late, took, per_min)
+        row = (method, took, 1000 * late, 100 * late / took, calls, per_min, skew)
+        print('%6s %10.2f %10.0f %9.1f%% %8.1f %12.1f %11.2fs' % row)
+    ours = found['ours']
+    print('%s: ours\' poll saw the image active %.0f ms after the real end; its own work after that took %.0f ms '
+          '(%.0f calls: mark the image, read the server, release the lease)'
+          % (regime, 1000 * statistics.median(r['poll_saw'] - r['seen'] for r in ours),
+             1000 * statistics.median(r['end'] - r['poll_saw'] for r in ours),
+             statistics.median(r['after_calls'] for r in ours)))
+    late, took, per_min = summary['ours']
+    bound = max(0.10 * took, 0.25)
+    print('%s: ours %.0f ms after the real end (target <= %.0f ms = max(10 %%, 250 ms)): %s; %.1f calls/min '
+          'against the SDK waiter\'s %.1f: %s' % (regime, 1000 * late, 1000 * bound,
+                                                  'met' if late <= bound else 'MISSED', per_min, summary['sdk'][2],
+                                                  'met' if per_min <= summary['sdk'][2] else 'MISSED'))
+    print('%s: sdk returns %.1fx, cli %.1fx as late as ours'
+          % (regime, summary['sdk'][0] / max(0.001, late), summary['cli'][0] / max(0.001, late)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
-    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--rounds', type=int, default=5, help='rounds of the short regime')
+    parser.add_argument('--long-seconds', type=float, default=120.0,
+                        help='how long the long regime\'s snapshot takes (0: no long regime)')
+    parser.add_argument('--long-rounds', type=int, default=1)
+    parser.add_argument('--restart-nova-compute', action='store_true',
+                        help='restart nova-compute first, so that it runs this checkout\'s driver (with the '
+                             'slow-snapshot knob); only under the stack\'s lock')
     args = parser.parse_args()
     cli = shutil.which('openstack') or str(Path(sys.executable).parent / 'openstack')
     if not os.path.exists(cli):
         print('the openstack CLI is missing: .venv/bin/pip install -r benchmarks/requirements.txt', file=sys.stderr)
         return 2
     stack = shared_stack()
+    if args.restart_nova_compute:
+        stack.stop_service('nova-compute')
+        stack.start_service('nova-compute')
     env = dict(os.environ, PATH='%s:%s' % (Path(cli).parent, os.environ.get('PATH', '')))
     servers = StackServers(stack)
     counter = CallCounter()
@@ -153,52 +222,34 @@ def main() -> int:
     log.addHandler(counter)
     watcher = Watcher(stack)
     watcher.start()
-    runner = Runner(timeout=600)
-    sdk = stack.connect(CLOUD)
-    found: Dict[str, List[Dict[str, Any]]] = {'ours': [], 'sdk': [], 'cli': []}
+    ctx: Dict[str, Any] = {'counter': counter, 'watcher': watcher, 'runner': Runner(timeout=600),
+                           'sdk': stack.connect(CLOUD), 'env': env}
+    regimes = [('short', 0.0, args.rounds)]
+    if args.long_seconds > 0 and args.long_rounds > 0:
+        regimes.append(('long', args.long_seconds, args.long_rounds))
+    results = []
     try:
         server = servers.boot()
-        for index in range(args.rounds):
-            for method in ('ours', 'sdk', 'cli'):
-                name = 'wl-%s-%d-%s' % (method, index, uuid.uuid4().hex[:6])
-                watcher.watch(name)
-                counter.calls, counter.times = [], []
-                if method == 'ours':
-                    taken = take_ours(runner, server, name, counter)
-                elif method == 'sdk':
-                    taken = take_sdk(sdk, server, name, counter)
-                else:
-                    taken = take_cli(server, name, env)
-                real = watcher.active_at(name)
-                taken.update(real, late=taken['end'] - real['seen'], took=real['seen'] - taken['start'],
-                             glance_skew=real['seen'] - epoch(real['updated_at']))
-                found[method].append(taken)
-                sdk.image.delete_image(real['id'], ignore_missing=True)
+        for regime, delay, rounds in regimes:
+            ctx['watch_timeout'] = 60 + delay
+            found: Dict[str, List[Dict[str, Any]]] = {'ours': [], 'sdk': [], 'cli': []}
+            for index in range(rounds):
+                for method in ('ours', 'sdk', 'cli'):
+                    slow = 'slowsnap-%gs-' % delay if delay else ''
+                    taken = take(method, 'wl-%s%s-%d-%s' % (slow, method, index, uuid.uuid4().hex[:6]), server, ctx)
+                    if delay and taken['took'] < 0.9 * delay:
+                        print('the snapshot took %.1f s, not the %g s its name asks for: nova-compute runs a driver '
+                              'without the slow-snapshot knob; run again with --restart-nova-compute'
+                              % (taken['took'], delay), file=sys.stderr)
+                        return 2
+                    found[method].append(taken)
+            results.append((regime, rounds, delay, found))
     finally:
         watcher.stop.set()
         servers.cleanup()
         servers.conn.close()
-    print('wait_latency: %d interleaved rounds on the local OpenStack (nova fake driver, glance file store), '
-          'medians' % args.rounds)
-    print('%6s %10s %10s %10s %8s %12s %12s' % ('waiter', 'snapshot s', 'late ms', 'late %', 'calls',
-                                                'calls/min', 'seen-updated'))
-    summary = {}
-    for method, runs in found.items():
-        late = statistics.median(r['late'] for r in runs)
-        took = statistics.median(r['took'] for r in runs)
-        calls = statistics.median(r['calls'] for r in runs)
-        per_min = statistics.median(r['calls'] * 60.0 / max(0.001, r['end'] - r['start']) for r in runs)
-        skew = statistics.median(r['glance_skew'] for r in runs)
-        summary[method] = (late, took, per_min)
-        row = (method, took, 1000 * late, 100 * late / took, calls, per_min, skew)
-        print('%6s %10.2f %10.0f %9.1f%% %8.1f %12.1f %11.2fs' % row)
-    late, took, per_min = summary['ours']
-    bound = max(0.10 * took, 0.25)
-    print('ours: %.0f ms after the real end (target <= %.0f ms = max(10 %%, 250 ms)): %s; %.1f calls/min against '
-          'the SDK waiter\'s %.1f: %s' % (1000 * late, 1000 * bound, 'met' if late <= bound else 'MISSED', per_min,
-                                          summary['sdk'][2], 'met' if per_min <= summary['sdk'][2] else 'MISSED'))
-    for method in ('sdk', 'cli'):
-        print('%s returns %.2fx as late as ours' % (method, summary[method][0] / max(0.001, late)))
+    for regime, rounds, delay, found in results:
+        report(regime, rounds, delay, found)
     return 0
 
 

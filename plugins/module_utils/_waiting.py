@@ -98,10 +98,14 @@ def wait_until(poll: Callable[[], bool], policy: WaitPolicy, what: str,
     deadline = start + policy.timeout
     last_report = start
     for delay in policy.delays():
+        began = policy.clock()
         if poll():
             return
         now = policy.clock()
-        delay = min(delay, max(policy.min_interval, policy.late_fraction * (now - start)))
+        delay = min(delay, max(policy.min_interval, policy.late_fraction * (began - start)))
+        # The delay runs from the start of this poll, so a slow API call does not push the next poll
+        # later (on a loaded cloud a poll takes 50-100 ms, a third of the 250 ms early on).
+        delay -= now - began
         if now >= deadline:
             raise WaitTimeoutError('timed out after %ds waiting for %s' % (policy.timeout, what),
                                    details={'timeout': policy.timeout})

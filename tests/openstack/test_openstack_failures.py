@@ -101,10 +101,12 @@ def test_unknown_cloud_or_region_is_a_clear_error(stack):
 def test_nova_compute_stopped_mid_wait_fails_within_the_timeout(stack, servers, sdk, runner):
     """With nova-compute gone (the API still believes it is up) a revert and a create are accepted
     by nova-api and then never finish: both must fail clearly at the deadline, nothing reported as
-    done, and the unfinished snapshot image must not be left behind."""
+    done, and the unfinished snapshot image must not be left behind. The create moves the server's
+    current-snapshot pointer at its first poll (the image is still queued then): it must be put back."""
     reverted_server, created_server, third = servers.boot(), servers.boot(), servers.boot()
     a, b, c = GuestRef(id=reverted_server.id), GuestRef(id=created_server.id), GuestRef(id=third.id)
     runner.run('present', a, 'base')
+    before = runner.run('present', b, 'before')['snapshot']['id']
     runner.run('present', c, 'base')
     short = Runner(timeout=6)
     stack.stop_service('nova-compute')
@@ -123,7 +125,9 @@ def test_nova_compute_stopped_mid_wait_fails_within_the_timeout(stack, servers, 
         took = time.monotonic() - started
         assert short.timeout <= took < upper_bound(short.timeout), took
         assert 'was deleted, so no half-made restore point remains' in err.value.provider_message
-        assert short.snapshots(b) == {}
+        snaps = short.snapshots(b)
+        assert sorted(snaps) == ['before'] and snaps['before'].current is True
+        assert sdk.compute.get_server(created_server.id).metadata['savepoint_current'] == before
         assert not [i for i in sdk.image.images(owner=sdk.current_project_id)
                     if i.name == 'never-finished' and i.status != 'deleted']
 

@@ -329,3 +329,37 @@ def test_include_volumes_takes_part_in_the_conflict_check(asked, has, conflict):
         assert found == []
     else:
         assert len(found) == 1 and found[0].startswith(conflict)
+
+
+class _MetadataCompute:
+    """Records the server-metadata writes the backend sends (pure logic: which keys go back how)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def set_server_metadata(self, server_id, **metadata):
+        self.calls.append(('set', server_id, metadata))
+
+    def delete_server_metadata(self, server_id, keys):
+        self.calls.append(('delete', server_id, sorted(keys)))
+
+
+@pytest.mark.parametrize('previous,calls', [
+    # the server had a current snapshot: both keys are written back as they were
+    ({images.M_CURRENT: 'img-old', images.M_CURRENT_BASE: BASE},
+     [('set', SERVER, {images.M_CURRENT: 'img-old', images.M_CURRENT_BASE: BASE})]),
+    # its first snapshot failed: the keys the create added are removed, nothing else is touched
+    ({images.M_CURRENT: '', images.M_CURRENT_BASE: ''},
+     [('delete', SERVER, sorted([images.M_CURRENT, images.M_CURRENT_BASE]))]),
+    # boot from volume: the base is '' (no image), the pointer itself is put back
+    ({images.M_CURRENT: 'img-old', images.M_CURRENT_BASE: ''},
+     [('set', SERVER, {images.M_CURRENT: 'img-old'}), ('delete', SERVER, [images.M_CURRENT_BASE])]),
+])
+def test_a_failed_create_puts_the_current_pointer_back_as_it_was(previous, calls):
+    class Server:
+        metadata = {k: v for k, v in previous.items() if v}
+    assert images.current_pointer(Server()) == previous
+    backend = os_backend.OpenStackBackend({})
+    backend.conn = type('Conn', (), {'compute': _MetadataCompute()})()
+    backend._put_back_current(SERVER, previous)
+    assert backend.conn.compute.calls == calls

@@ -8,8 +8,8 @@ image properties written by this collection:
 
 ``savepoint_server_id``, ``savepoint_snapshot_name``, ``savepoint_parent_id``,
 ``savepoint_power_state``, ``savepoint_description``, ``savepoint_owner``,
-``savepoint_created_by``, ``savepoint_expires_at`` and, written once the image
-is active, ``savepoint_image_id`` = the image's own id.
+``savepoint_created_by``, ``savepoint_expires_at`` (all given to createImage) and,
+written once the image is active, ``savepoint_image_id`` = the image's own id.
 
 Nova copies every property of a server's base image into each new snapshot,
 so a server rebuilt from one of these images hands the same keys down to later
@@ -21,7 +21,9 @@ Which snapshot is current is kept in the server's metadata
 (``savepoint_current`` = image id, ``savepoint_current_base`` = the server's
 image at that moment): a snapshot is current when it was the last one this
 collection created or reverted to and the server has not been rebuilt since;
-otherwise the snapshot the server's image is, if any.
+otherwise the snapshot the server's image is, if any. A create moves the pointer
+at its first poll, while Glance still saves the image, and puts it back when the
+snapshot fails (image killed or removed, deadline, Cinder error).
 
 The package, one job per file:
 

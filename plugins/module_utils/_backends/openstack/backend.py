@@ -21,7 +21,7 @@ from .connection import CONNECTION_OPTIONS, SessionMixin, Settings, _bool, secre
 from .errors import load_openstacksdk
 from .lease import LeaseMixin
 from .images import (
-    CREATE_KEYS, MAX_VALUE, P_BASE, P_CREATED_BY, P_DESCRIPTION, P_EXPIRES, P_INCLUDE_VOLUMES, P_NAME, P_OWNER,
+    CREATE_KEYS, MAX_VALUE, current_pointer, P_BASE, P_CREATED_BY, P_DESCRIPTION, P_EXPIRES, P_INCLUDE_VOLUMES, P_NAME, P_OWNER,
     P_PARENT, P_POWER, P_SERVER, P_VOLUME_SNAPSHOTS, POWER, ImagesMixin, bdm_snapshot_ids, included_snapshot_ids,
     owned, server_image_id,
 )
@@ -177,19 +177,23 @@ class OpenStackBackend(SessionMixin, ImagesMixin, VolumesMixin, RebuildMixin, St
             properties[P_INCLUDE_VOLUMES] = 'true'
             properties[P_VOLUME_SNAPSHOTS] = ','.join(included)
         try:
-            image = self._call(lambda: self.conn.compute.create_server_image(server, spec.name, metadata=properties,
-                                                                             wait=False),
-                               "creating snapshot '%s' of server '%s'" % (spec.name, guest.name), GuestNotFoundError)
+            # Server.create_image, not the proxy's create_server_image: that one reads the image back
+            # through the cloud layer (one more call); the first poll reads it anyway.
+            image_id = self._call(lambda: server.create_image(self.conn.compute, spec.name, properties),
+                                  "creating snapshot '%s' of server '%s'" % (spec.name, guest.name),
+                                  GuestNotFoundError)
         except SavepointError as exc:
             self._drop_volume_snapshots(included, exc)
             raise
-        op = Operation(action='create', guest=guest, snapshot_name=spec.name, id=image.id,
-                       handle=CreateStep(image_id=image.id, server_id=server.id, volume_snapshots=included))
+        op = Operation(action='create', guest=guest, snapshot_name=spec.name, id=image_id,
+                       handle=CreateStep(image_id=image_id, server_id=server.id, volume_snapshots=included,
+                                         base=server_image_id(server), parent=current,
+                                         previous_current=current_pointer(server)))
         # Nova does not report how long the guest was blocked (live snapshots on libvirt are not paused).
         op.blocked_seconds = None
         if not server_image_id(server):
             # Boot from volume: createImage returns once the image is active. Finish now, so that the
-            # snapshot is marked as this collection's even when the task does not wait.
+            # snapshot is marked as this collection's (and current) even when the task does not wait.
             self._poll_create(op, op.handle)
         return op
 

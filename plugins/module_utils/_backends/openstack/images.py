@@ -79,6 +79,12 @@ def server_image_id(server: Any) -> str:
     return getattr(image, 'id', None) or ''
 
 
+def current_pointer(server: Any) -> Dict[str, str]:
+    """The server's current-snapshot pointer (metadata keys and values, '' for a key it lacks)."""
+    metadata = getattr(server, 'metadata', None) or {}
+    return {key: metadata.get(key) or '' for key in (M_CURRENT, M_CURRENT_BASE)}
+
+
 def bdm_snapshot_ids(image: Dict[str, Any]) -> List[str]:
     """Cinder snapshots a volume-backed snapshot image refers to (its block_device_mapping)."""
     return [m['snapshot_id'] for m in block_device_mapping(image) if m.get('snapshot_id')]
@@ -122,10 +128,22 @@ class ImagesMixin:
     conn: Any
 
     def _image(self, image_id: str) -> Optional[Dict[str, Any]]:
+        resource = self._image_resource(image_id)
+        return None if resource is None else flat(resource)
+
+    def _image_resource(self, image_id: str) -> Any:
+        """The SDK Image as Glance has it now, or None when it is gone (a write needs the resource)."""
         try:
-            return flat(self._call(lambda: self.conn.image.get_image(image_id), 'reading image %s' % image_id))
+            return self._call(lambda: self.conn.image.get_image(image_id), 'reading image %s' % image_id)
         except SnapshotNotFoundError:
             return None
+
+    def _mark_own(self, resource: Any) -> Dict[str, Any]:
+        """Write ``savepoint_image_id`` = the image's own id, patched against the image as just read (one
+        call, no second read); returns the image as Glance answered the write."""
+        self._call(lambda: self.conn.image.update_image_properties(resource, meta={P_SELF: resource.id}),
+                   'updating image %s' % resource.id)
+        return flat(resource)  # the SDK refreshed the resource from Glance's answer to the PATCH
 
     def _images(self, **query: str) -> List[Dict[str, Any]]:
         cls = image_resource()
@@ -204,6 +222,17 @@ class ImagesMixin:
         self._call(lambda: self.conn.compute.set_server_metadata(server_id, **{M_CURRENT: image_id,
                                                                                M_CURRENT_BASE: base}),
                    'recording the current snapshot in the metadata of server %s' % server_id, GuestNotFoundError)
+
+    def _put_back_current(self, server_id: str, previous: Dict[str, str]) -> None:
+        """The server's current-snapshot pointer as it was before a create moved it (keys it did not have
+        are removed again)."""
+        kept = {key: value for key, value in previous.items() if value}
+        doing = 'putting back the current snapshot in the metadata of server %s' % server_id
+        if kept:
+            self._call(lambda: self.conn.compute.set_server_metadata(server_id, **kept), doing, GuestNotFoundError)
+        gone = [key for key in (M_CURRENT, M_CURRENT_BASE) if key not in kept]
+        if gone:
+            self._call(lambda: self.conn.compute.delete_server_metadata(server_id, gone), doing, GuestNotFoundError)
 
     def _delete_image(self, image_id: str) -> None:
         self._call(lambda: self.conn.image.delete_image(image_id, ignore_missing=True),

@@ -16,16 +16,27 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..._errors import ProviderError, SavepointError, WaitTimeoutError
 from ..._model import SnapshotRecord
 from ..._waiting import Operation, ProgressCallback, WaitPolicy
-from .images import GONE, P_PARENT, P_SELF, bdm_snapshot_ids, owned, server_image_id
+from .images import GONE, M_CURRENT, P_PARENT, P_SELF, bdm_snapshot_ids, flat, owned, server_image_id
 from .volumes import plural
 
 
 @dataclass
 class CreateStep:
-    """createImage was called: wait for the image (and include_volumes' Cinder snapshots), then mark it."""
+    """createImage was called: move the server's current-snapshot pointer at the first poll, wait for the
+    image (and include_volumes' Cinder snapshots), mark it once it is active.
+
+    ``base`` is the server's image, ``parent`` the current snapshot and ``previous_current`` the pointer's
+    metadata when createImage was called: the pointer is put back from it when the snapshot fails.
+    """
     image_id: str
     server_id: str
     volume_snapshots: List[str] = field(default_factory=list)
+    base: str = ''
+    parent: Optional[SnapshotRecord] = None
+    previous_current: Dict[str, str] = field(default_factory=dict)
+    pointer_moved: bool = False
+    #: why the pointer could not be put back after a failure (reported with the failure)
+    pointer_problem: str = ''
 
 
 @dataclass
@@ -97,20 +108,37 @@ class StepsMixin:
         handler(operation, operation.handle)
 
     def _poll_create(self, op: Operation, step: CreateStep) -> None:
-        image = self._image(step.image_id)
-        if image is not None and image.get('status') not in GONE and image.get('status') != 'active':
-            return   # one call per poll while Glance is still saving: the server is read once it is done
-        server = self._server(step.server_id)
+        resource = self._image_resource(step.image_id)
+        image = None if resource is None else flat(resource)
         name = op.snapshot_name
         if image is None or image.get('status') in GONE:
-            fault = fault_of(server)
+            fault = fault_of(self._server(step.server_id))
             op.finish(error=ProviderError(
                 "snapshot '%s' of server '%s' failed: Nova %s the image %s%s"
                 % (name, op.guest.name, 'removed' if image is None else 'left %s' % image.get('status'),
                    step.image_id, ' (%s)' % fault if fault else ''), provider_message=fault or None))
             self._abandon(op)
             return
-        if image.get('status') != 'active' or getattr(server, 'task_state', None):
+        try:
+            # The pointer is moved at the first poll, while Glance is (usually) still saving, so that this
+            # call is not left for after the end; a snapshot that fails gets it put back (_abandon).
+            # Nova keys server metadata by row, so this write cannot undo Nova's own work on the server.
+            if not step.pointer_moved:
+                step.pointer_moved = True   # before the call: a write that failed half-way is put back too
+                self._set_current(step.server_id, step.image_id, step.base)
+            if image.get('status') != 'active':
+                return   # one call per poll while Glance is still saving: the server is read once it is done
+            # Pitfall: the image is marked only now. Glance saves a PATCH as a whole row, so one sent while
+            # Nova uploads can undo Nova's disk_format (the upload then fails and Nova deletes the image).
+            if image.get(P_SELF) != image['id']:
+                image = self._mark_own(resource)
+        except SavepointError as exc:
+            op.finish(error=ProviderError("snapshot '%s' of server '%s' was taken but could not be marked: %s"
+                                          % (name, op.guest.name, exc.msg), provider_message=exc.provider_message))
+            self._abandon(op)
+            return
+        server = self._server(step.server_id)
+        if getattr(server, 'task_state', None):
             return
         for sid in step.volume_snapshots:
             snap, status = self._volume_snapshot_status(sid)
@@ -122,21 +150,19 @@ class StepsMixin:
                                                                    getattr(snap, 'volume_id', '?'), status)))
                 self._abandon(op)
                 return
-        try:
-            self._patch_image(image, {P_SELF: image['id']})
-            self._set_current(server.id, image['id'], server_image_id(server))
-        except SavepointError as exc:
-            op.finish(error=ProviderError("snapshot '%s' of server '%s' was taken but could not be marked: %s"
-                                          % (name, op.guest.name, exc.msg), provider_message=exc.provider_message))
-            self._abandon(op)
-            return
-        records, _images = self._records(self._server(step.server_id))
-        record = next((r for r in records if r.id == image['id']), None)
-        if record is None:
-            op.finish(error=ProviderError("snapshot '%s' of server '%s' (image %s) is not listed after it was taken"
-                                          % (name, op.guest.name, image['id'])))
-            return
-        op.finish(result=record)
+        op.finish(result=self._created_record(image, server, step))
+
+    def _created_record(self, image: Dict[str, Any], server: Any, step: CreateStep) -> SnapshotRecord:
+        """The new snapshot's record from what was read after it became active: the image (as Glance
+        answered the last read or write), the server (its current-snapshot pointer), and the tree as it
+        was at createImage (its parent). Nothing can hang below an image made in this run, so no listing."""
+        record = self._record(image)
+        if step.parent is not None and record.parent_id == step.parent.id:
+            record.parent = step.parent.name
+        else:
+            record.parent_id = None
+        record.current = self._current_id(server, {record.id: record}) == record.id
+        return record
 
     def _poll_rebuild(self, op: Operation, step: RebuildStep) -> None:
         server = self._server(step.server_id)
@@ -254,6 +280,7 @@ class StepsMixin:
         if left and op.error is not None:
             op.error.msg += '; the volume snapshot(s) %s could not be deleted: remove by hand' % ', '.join(left)
             op.error.args = (op.error.msg,)
+        self._put_pointer_back(op, step)
         try:
             image = self._image(step.image_id)
             if image is None:
@@ -268,6 +295,21 @@ class StepsMixin:
             op.error.args = (op.error.msg,)
         return left
 
+    def _put_pointer_back(self, op: Operation, step: CreateStep) -> None:
+        """A failed create leaves the server's current snapshot what it was (the pointer moved at its first
+        poll); a failure to do so is added to the operation's error, never raised over it."""
+        if not step.pointer_moved:
+            return
+        try:
+            self._put_back_current(step.server_id, step.previous_current)
+            step.pointer_moved = False
+        except SavepointError as exc:
+            step.pointer_problem = ('the current snapshot of server %s could not be put back (metadata %s): %s'
+                                    % (step.server_id, M_CURRENT, exc.msg))
+            if op.error is not None:
+                op.error.msg += '; ' + step.pointer_problem
+                op.error.args = (op.error.msg,)
+
     def wait(self, operations: List[Operation], policy: WaitPolicy,
              progress: Optional[ProgressCallback] = None, until_first: bool = False) -> None:
         try:
@@ -275,11 +317,14 @@ class StepsMixin:
         except WaitTimeoutError as exc:
             abandoned: List[str] = []
             left: List[str] = []
+            problems: List[str] = []
             for op in operations:
                 for part in op.chain():
                     if not part.done and isinstance(part.handle, CreateStep):
                         left.extend(self._abandon(part))
                         abandoned.append(part.handle.image_id)
+                        if part.handle.pointer_problem:
+                            problems.append(part.handle.pointer_problem)
             if abandoned:
                 exc.msg += ('; the unfinished snapshot %s %s %s deleted, so no half-made restore point remains'
                             % (plural(abandoned, 'image', 'images'), ', '.join(abandoned),
@@ -287,5 +332,8 @@ class StepsMixin:
                 exc.args = (exc.msg,)
             if left:
                 exc.msg += '; its volume snapshot(s) %s could not be deleted: remove by hand' % ', '.join(left)
+                exc.args = (exc.msg,)
+            if problems:
+                exc.msg += '; ' + '; '.join(problems)
                 exc.args = (exc.msg,)
             raise

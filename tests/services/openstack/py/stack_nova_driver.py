@@ -6,6 +6,12 @@
   whose UUID is persisted in $state_path/compute_id, so nova-compute can be
   restarted (with plain FakeDriver nova 34 refuses: "No local node identity
   found, but this is not our first startup on this host").
+- A snapshot whose image name contains "slowsnap-<seconds>s" (e.g.
+  "wl-slowsnap-90s-ours-0") waits that long before its upload, while the image
+  stays 'queued' and the server in image_uploading: benchmarks/wait_latency.py
+  measures long waits with it. No test names its snapshots that way, so the
+  tests are not slowed; the wait is a green sleep (nova-compute is eventlet),
+  so other servers' actions go on meanwhile.
 - init_host() re-adopts the servers of this host from the database: the stock
   fake driver keeps its guests in memory only, so after a nova-compute restart
   (the faults suite kills it) every earlier server would be unknown to it and
@@ -17,12 +23,23 @@ nova.virt.stack_fake (nova.conf: compute_driver = stack_fake.SnapshotFakeDriver)
 Import it after nova's own start-up imports, i.e. from nova_compute.py.
 """
 import io
+import re
 import sys
+import time
 
 from nova.image import glance
 from nova.virt import fake
 
 PAYLOAD = b"savepoint-fake-disk\n" * 52  # ~1 KiB of "disk" bytes
+SLOW_SNAPSHOT = re.compile(r"slowsnap-(\d+(?:\.\d+)?)s")
+#: a typo must not hang a nova-compute worker for hours
+MAX_SLOW_SECONDS = 900.0
+
+
+def snapshot_delay(image_name):
+    """Seconds a snapshot of that image name waits before its upload (0 unless it asks)."""
+    found = SLOW_SNAPSHOT.search(image_name or "")
+    return min(float(found.group(1)), MAX_SLOW_SECONDS) if found else 0.0
 
 
 class SnapshotFakeDriver(fake.FakeDriverWithoutFakeNodes):
@@ -40,6 +57,9 @@ class SnapshotFakeDriver(fake.FakeDriverWithoutFakeNodes):
     def snapshot(self, context, instance, image_id, update_task_state):
         # Stock part: checks the instance exists, sets IMAGE_UPLOADING.
         super().snapshot(context, instance, image_id, update_task_state)
+        delay = snapshot_delay(glance.API().get(context, image_id).get("name"))
+        if delay:
+            time.sleep(delay)
         glance.API().update(
             context, image_id,
             {"disk_format": "raw", "container_format": "bare"},
