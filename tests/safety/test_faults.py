@@ -51,14 +51,15 @@ SETUP_TIMEOUT = 60.0
 #: The lease margin of this suite's runs (the module's is LEASE_MARGIN_SECONDS, 60 s). A run whose release hung on
 #: the frozen or dead service leaves its lease, which expires TIMEOUT + margin after its last renewal; the re-run
 #: waits for that and takes it over. The production margin covers clock skew between controllers and a run that may
-#: still be acting; here there is one clock, the faulted run has returned, and the provider has finished (the test
-#: waits for it) before the re-run. What the suite checks is that the re-run converges after the expiry, not how long
-#: the expiry is, so a short margin keeps that path (the take-over) and saves about a minute per frozen case.
+#: still be acting; here there is one clock, the faulted run has returned, and the provider has finished before the
+#: re-run (libvirt: wait_job_done; OpenStack: os_settle; vcsim: its delayed method ends within a second of SIGCONT, a
+#: killed vcsim is replaced). What the suite checks is that the re-run converges after the expiry, not how long the
+#: expiry is, so a short margin keeps that path (wait, then take-over) and saves about a minute per frozen case.
 FAULT_LEASE_MARGIN = 5.0
 #: a re-run after a fault may first wait for the lease the failed run had to leave on a hung guest
 RERUN_TIMEOUT = TIMEOUT + FAULT_LEASE_MARGIN + 60
 #: The libvirt backend's bound on one lease read/write (LEASE_CALL_SECONDS, 20 s) under the faulted run: on a
-#: frozen QEMU or libvirtd every such call hangs until then, twice per run (the release's read and write). The
+#: frozen QEMU or libvirtd every such call hangs until then (the elapsed bounds allow two per run). The
 #: healthy calls take milliseconds; the assertions bound the elapsed time by this value, so they still fail a run
 #: that does not keep it.
 FAULT_LEASE_CALL_SECONDS = 5.0
