@@ -26,17 +26,18 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from ansible_collections.savepoint.virt.plugins.module_utils import _backends, _engine
+from ansible_collections.savepoint.virt.plugins.module_utils import _backends
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.libvirt import (
     SYNC_GRACE_SECONDS, LibvirtBackend,
 )
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.libvirt import backend as libvirt_backend
-from ansible_collections.savepoint.virt.plugins.module_utils._locking import LeaseKeeper
 from ansible_collections.savepoint.virt.plugins.module_utils._engine import Request, SnapshotEngine
 from ansible_collections.savepoint.virt.plugins.module_utils._errors import SavepointError
 from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef, SnapshotSpec
 from ansible_collections.savepoint.virt.plugins.module_utils._ownership import make_marker
 from ansible_collections.savepoint.virt.plugins.module_utils._waiting import WaitPolicy
+
+from lease_margin import SHORT_MARGIN_SECONDS, use_short_margin
 
 TINY_GUEST_PREFIX = 'sp-safety'
 
@@ -48,14 +49,11 @@ TIMEOUT = 10.0
 INJECT_AFTER = 5.0
 #: the set-up runs (the base snapshot) on the healthy provider: a bound, never waited out
 SETUP_TIMEOUT = 60.0
-#: The lease margin of this suite's runs (the module's is LEASE_MARGIN_SECONDS, 60 s). A run whose release hung on
-#: the frozen or dead service leaves its lease, which expires TIMEOUT + margin after its last renewal; the re-run
-#: waits for that and takes it over. The production margin covers clock skew between controllers and a run that may
-#: still be acting; here there is one clock, the faulted run has returned, and the provider has finished before the
-#: re-run (libvirt: wait_job_done; OpenStack: os_settle; vcsim: its delayed method ends within a second of SIGCONT, a
-#: killed vcsim is replaced). What the suite checks is that the re-run converges after the expiry, not how long the
-#: expiry is, so a short margin keeps that path (wait, then take-over) and saves about a minute per frozen case.
-FAULT_LEASE_MARGIN = 5.0
+#: The lease margin of this suite's runs (the module's is LEASE_MARGIN_SECONDS, 60 s; see tests/lease_margin.py): a
+#: run whose release hung leaves its lease, and the re-run waits for it to expire and takes it over. The provider has
+#: finished before the re-run (libvirt: wait_job_done; OpenStack: os_settle; vcsim: its delayed method ends within a
+#: second of SIGCONT, a killed vcsim is replaced).
+FAULT_LEASE_MARGIN = SHORT_MARGIN_SECONDS
 #: a re-run after a fault may first wait for the lease the failed run had to leave on a hung guest
 RERUN_TIMEOUT = TIMEOUT + FAULT_LEASE_MARGIN + 60
 #: The libvirt backend's bound on one lease read/write (LEASE_CALL_SECONDS, 20 s) under the faulted run: on a
@@ -80,17 +78,9 @@ def request(refs, phase, name):
     return Request(state='absent', guests=refs, snapshot_name=name)
 
 
-class FaultSuiteLeases(LeaseKeeper):
-    """The engine's lease keeper with this suite's margin (FAULT_LEASE_MARGIN)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault('margin', FAULT_LEASE_MARGIN)
-        super().__init__(*args, **kwargs)
-
-
 @pytest.fixture(autouse=True)
 def short_lease_margin(monkeypatch):
-    monkeypatch.setattr(_engine, 'LeaseKeeper', FaultSuiteLeases)
+    use_short_margin(monkeypatch)
 
 
 @contextlib.contextmanager
