@@ -165,12 +165,14 @@ options:
   parallel:
     description:
       - How many guests of a bulk task (O(guests)) are worked on at once, for every state; V(1) works on one
-        guest after the other. The others start as soon as a whole group has finished.
-      - All groups share the one O(timeout); guests whose turn comes after it ran out are not started, and
+        guest after the other. The next guest starts as soon as one has finished (a sliding window, so one
+        slow guest holds back no other); the snapshots removed from one guest go one after the other.
+      - All guests share the one O(timeout); guests whose turn comes after it ran out are not started, and
         each says so. A snapshot set (O(all_or_nothing)) is still rolled back as a whole, and every guest is
         still reported.
-      - With O(wait=false) every group but the last one is waited for, so that no more than O(parallel)
-        guests are ever worked on at once.
+      - With O(wait=false) the module still waits whenever O(parallel) guests are being worked on and more
+        are to start, so that no more than O(parallel) are ever worked on at once; it returns once the last
+        guest has started.
       - Between 1 and 1000. When not set, the provider's default, V(4) for libvirt (every live snapshot
         pauses its guest, and the guests share one host's disks), V(32) for VMware (vCenter queues tasks
         per host itself) and V(8) for OpenStack (each snapshot uploads a whole image to Glance).

@@ -13,6 +13,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.savepoint.virt.plugins.module_utils import _fleet, _report
 from ansible_collections.savepoint.virt.plugins.module_utils._errors import SavepointError
+from ansible_collections.savepoint.virt.plugins.module_utils._options import parallel_variable_error
 
 
 def fleet_batches(hostvars: Mapping[str, Any], hosts: Sequence[str]) -> List[Dict[str, Any]]:
@@ -38,6 +39,11 @@ def snapshot_report_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return _report.table(rows)
 
 
+def parallel_error(value: Any, name: str) -> str:
+    """What is wrong with a role's or playbook's ``parallel`` variable ('' when nothing is)."""
+    return parallel_variable_error(value, name) or ''
+
+
 def prune_summary(result: Mapping[str, Any], check_mode: bool = False) -> List[str]:
     return _report.prune_lines(result, check_mode)
 
@@ -47,5 +53,5 @@ class FilterModule:
         # a filter is named as its function
         return {function.__name__: function for function in (
             fleet_batches, snapshot_report_rows, snapshot_report_json, snapshot_report_html, snapshot_report_table,
-            prune_summary,
+            prune_summary, parallel_error,
         )}

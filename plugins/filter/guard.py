@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ansible_collections.savepoint.virt.plugins.module_utils._errors import InvalidRequestError
 from ansible_collections.savepoint.virt.plugins.module_utils._model import parse_duration
+from ansible_collections.savepoint.virt.plugins.module_utils._options import parallel_variable_error
 from ansible_collections.savepoint.virt.plugins.module_utils._providers import BACKENDS
 
 PROVIDERS = ('libvirt', 'openstack', 'vmware')
@@ -90,6 +91,10 @@ def guard_settings_errors(settings: Mapping[str, Any]) -> List[str]:
             parse_duration(keep)  # the snapshot modules' own reading of expires_in
         except InvalidRequestError as exc:
             errors.append('guard_keep_for: %s' % exc.msg)
+    # 0 or '' must not quietly become the provider's default: the user asked for something else
+    parallel = parallel_variable_error(settings.get('guard_parallel'), 'guard_parallel')
+    if parallel is not None:
+        errors.append(parallel)
     prefix = settings.get('guard_snapshot_prefix')
     if not prefix:
         errors.append('guard_snapshot_prefix must not be empty')

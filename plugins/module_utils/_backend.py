@@ -137,14 +137,20 @@ class SnapshotBackend:
             raise ProviderError('%s has no way to poll an unfinished %s' % (self.provider, operation.action))
 
     def wait(self, operations: List[Operation], policy: WaitPolicy,
-             progress: Optional[ProgressCallback] = None) -> None:
+             progress: Optional[ProgressCallback] = None, until_first: bool = False) -> None:
         """Wait for all operations together (and their follow-ups) within one deadline.
+
+        ``until_first``: return as soon as one of ``operations`` is complete (follow-ups included),
+        leaving the others running; the engine then starts the next guest in its place (a sliding
+        window, _window.py) and calls ``wait`` again with what is still running (an operation's
+        finished steps are not waited for again).
 
         Backends with a push mechanism (vSphere's property collector) override
         this; the default polls every unfinished operation with backoff.
         """
         deadline = policy.clock() + policy.timeout
-        waiting = list(operations)
+        # where each unfinished operation is now: its last step (earlier ones finished in an earlier call)
+        waiting = [op.chain()[-1] for op in operations if not op.complete]
 
         def poll_all() -> bool:
             for op in pending(waiting):
@@ -152,6 +158,8 @@ class SnapshotBackend:
                     self.poll(op)
                 except SavepointError as exc:
                     op.finish(error=exc)
+            if until_first:
+                return any(op.done for op in waiting)
             return not pending(waiting)
 
         while waiting:
@@ -159,7 +167,9 @@ class SnapshotBackend:
                 names = ', '.join(sorted({'%s %s' % (op.action, op.guest.name) for op in pending(waiting)}))
                 remaining = dataclasses.replace(policy, timeout=max(0.0, deadline - policy.clock()))
                 wait_until(poll_all, remaining, names, progress)
-            waiting = self.run_follow_ups(waiting)
+            waiting = pending(waiting) + self.run_follow_ups(waiting)
+            if until_first and any(op.complete for op in operations):
+                return
 
     @staticmethod
     def run_follow_ups(operations: List[Operation]) -> List[Operation]:

@@ -247,24 +247,33 @@ class CompositeBackend(SnapshotBackend):
         self.member(self._provider_of(operation)).poll(operation)
 
     def wait(self, operations: List[Operation], policy: WaitPolicy,
-             progress: Optional[ProgressCallback] = None) -> None:
+             progress: Optional[ProgressCallback] = None, until_first: bool = False) -> None:
         """Each provider's operations with its own waiter, all under one deadline.
 
         A provider whose wait fails or times out does not keep the others from being waited
         for; the first such error is raised at the end, after every group was waited for, so the
         engine marks only the steps still unfinished (those of that provider).
+
+        ``until_first``: one provider after the other, each until its first operation is complete;
+        the wait ends with the first provider that had one (no waiter listens to another provider's
+        tasks, so a slow provider earlier in the order can delay a faster one's next guest).
         """
         deadline = policy.clock() + policy.timeout
         groups: Dict[str, List[Operation]] = {}
         for op in operations:
-            groups.setdefault(self._provider_of(op), []).append(op)
+            if not op.complete:
+                groups.setdefault(self._provider_of(op), []).append(op)
         first: Optional[BaseException] = None
         for provider in sorted(groups):
             remaining = dataclasses.replace(policy, timeout=max(0.0, deadline - policy.clock()))
             try:
-                self.member(provider).wait(groups[provider], remaining, progress)
+                # after a provider's error, the rest are waited for to the end (as without until_first), so
+                # the engine marks only the failed provider's steps, never another's that still run
+                self.member(provider).wait(groups[provider], remaining, progress, until_first and first is None)
             except Exception as exc:  # pylint: disable=broad-except  # the other providers are still waited for
                 first = first or exc
+            if until_first and first is None and any(op.complete for op in groups[provider]):
+                return
         if first is not None:
             raise first
 

@@ -12,9 +12,11 @@ the removals' ``changed``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, List, Optional
 
+from . import _window
 from ._errors import SavepointError, UnsupportedError
+from ._waiting import Operation
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only (the engine imports this module)
     from ._engine import SnapshotEngine
@@ -36,44 +38,42 @@ def check(request: 'Request', plans: List['GuestPlan'], provider: str) -> None:
 
 def run(engine: 'SnapshotEngine', request: 'Request', active: List['GuestPlan']) -> None:
     """Act phase, after the removals were waited for: start and wait for the consolidations, at most
-    ``parallel`` guests at a time (like the removals), all groups under one timeout."""
+    ``parallel`` guests at a time (a sliding window, like the removals), all under one timeout."""
     if request.consolidate == 'false' or not request.wait:
         return
     due = [plan for plan in active
            if plan.action == 'delete' and plan.error is None and plan.capabilities.consolidate]
     limit = engine._parallel(request)  # pylint: disable=protected-access
     deadline = engine.policy.clock() + engine.policy.timeout
-    for start in range(0, len(due), limit):
-        group = due[start:start + limit]
-        if engine.policy.clock() >= deadline:
-            for plan in group:
-                plan.warnings.append("guest '%s': the snapshots were removed, but its disks were not consolidated: "
-                                     "the timeout ran out before its turn" % plan.guest.name)
-            continue
-        _run_group(engine, group, request, deadline)
 
-
-def _run_group(engine: 'SnapshotEngine', group: List['GuestPlan'], request: 'Request', deadline: float) -> None:
-    started = []
-    for plan in group:
+    def start(plan: 'GuestPlan', _index: int) -> Optional[Operation]:
         try:
             op = engine.backend.start_consolidate(plan.guest, request.consolidate == 'true')
         except SavepointError as exc:
             plan.warnings.append("guest '%s': the snapshots were removed, but consolidating its disks failed: %s"
                                  % (plan.guest.name, exc.msg))
-            continue
+            return None
         except Exception as exc:  # pylint: disable=broad-except  # the removals are reported all the same
             plan.warnings.append("guest '%s': the snapshots were removed, but consolidating its disks failed: "
                                  "%s: %s" % (plan.guest.name, type(exc).__name__, str(exc)[:300]))
-            continue
+            return None
         if op is not None:
             plan.operations.append(op)
-            started.append((plan, op))
-    engine._wait([op for _plan, op in started], deadline)  # pylint: disable=protected-access
-    for plan, op in started:
+        return op
+
+    def finished(plan: 'GuestPlan', _index: int, op: Operation) -> bool:
         error = op.final_error
         if error is not None:
             plan.warnings.append("guest '%s': the snapshots were removed, but consolidating its disks failed: %s"
                                  % (plan.guest.name, error.msg))
         else:
             plan.reasons.append('disks consolidated')
+        return True
+
+    def not_started(plan: 'GuestPlan', _index: int) -> None:
+        plan.warnings.append("guest '%s': the snapshots were removed, but its disks were not consolidated: "
+                             "the timeout ran out before its turn" % plan.guest.name)
+
+    _window.slide(due, limit, deadline, engine.policy.clock, start,
+                  lambda ops, until_first: engine._wait(ops, deadline, until_first),  # pylint: disable=protected-access
+                  finished, not_started)

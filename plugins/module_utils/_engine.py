@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._backend import SnapshotBackend
 from ._errors import (
@@ -26,7 +26,7 @@ from ._errors import (
     SnapshotNotFoundError, UnsupportedError, WaitTimeoutError,
 )
 from ._model import Guest, GuestRef, SnapshotRecord, SnapshotSpec, descendants, render_tree, utcnow
-from . import _consolidate, _rename
+from . import _consolidate, _rename, _window
 from ._locking import LeaseKeeper
 from ._options import STATES, parallel_default
 from ._request import GuestPlan, Request, conflicts, find_by_name, marker_warnings, unexpected_error
@@ -242,35 +242,33 @@ class SnapshotEngine(ResultBuilder):
 
     def _act(self, request: Request, plans: List[GuestPlan]) -> None:
         active = [p for p in plans if p.action != 'none']
-        # One snapshot write per guest at a time (providers refuse or serialise
-        # concurrent snapshot tasks on one guest); guests run side by side, at most
-        # ``parallel`` at once, all rounds and groups under one deadline.
+        # One snapshot write per guest at a time (providers refuse or serialise concurrent
+        # snapshot tasks on one guest); guests run side by side, at most ``parallel`` at once,
+        # the next one started as soon as one finishes (_window.py), all under one deadline.
         limit = self._parallel(request)
+
+        def start(plan: GuestPlan, index: int) -> Optional[Operation]:
+            op = self._start(request, plan, index)
+            if op is not None:
+                plan.operations.append(op)
+            return op
+
+        def finished(plan: GuestPlan, _index: int, op: Operation) -> bool:
+            plan.error = op.final_error
+            return plan.error is None
+
         deadline = self.policy.clock() + self.policy.timeout
-        rounds = max((len(p.targets) if p.action == 'delete' else 1 for p in active), default=0)
-        for index in range(rounds):
-            self.leases.renew()
-            due = [plan for plan in active if plan.error is None
-                   and not (plan.action == 'delete' and index >= len(plan.targets))]
-            groups = [due[start:start + limit] for start in range(0, len(due), limit)]
-            for number, group in enumerate(groups):
-                last = index == rounds - 1 and number == len(groups) - 1
-                if self.policy.clock() >= deadline:
-                    self._not_started(request, group, index, limit)
-                    continue
-                batch = []
-                for plan in group:
-                    op = self._start(request, plan, index)
-                    if op is not None:
-                        plan.operations.append(op)
-                        batch.append(op)
-                # wait: false still waits for every group but the last one, or more than
-                # ``parallel`` guests would be worked on at once.
-                if request.wait or not last:
-                    self._wait(batch, deadline)
-                for plan in group:
-                    if plan.operations and plan.error is None:
-                        plan.error = plan.operations[-1].final_error
+        _window.slide(active, limit, deadline, self.policy.clock, start,
+                      lambda ops, until_first: self._wait(ops, deadline, until_first), finished,
+                      lambda plan, index: self._not_started(request, plan, index, limit),
+                      steps=lambda plan: len(plan.targets) if plan.action == 'delete' else 1,
+                      # wait: false still waits whenever the window is full, or more than
+                      # ``parallel`` guests would be worked on at once
+                      wait_for_last=request.wait,
+                      new_round=lambda _index: self.leases.renew())
+        for plan in active:   # wait: false: what the provider finished (or failed) before returning counts
+            if plan.error is None and plan.operations:
+                plan.error = plan.operations[-1].final_error
         _consolidate.run(self, request, active)
         # Read back what finished: everything when waited for, and what the provider finished
         # before returning (libvirt is synchronous) when not.
@@ -337,26 +335,29 @@ class SnapshotEngine(ResultBuilder):
                                              if plan.targets else request.snapshot_name, plan.guest.name))
         return None
 
-    def _not_started(self, request: Request, group: List[GuestPlan], index: int, limit: int) -> None:
-        """The deadline passed before these guests' turn: nothing was written to them, and each says so."""
-        for plan in group:
-            name = plan.targets[index].name if plan.action == 'delete' else (
-                request.snapshot_name or (plan.targets[0].name if plan.targets else ''))
-            plan.error = WaitTimeoutError(
-                "%s of snapshot '%s' on guest '%s' was not started: the timeout of %ds ran out while the guests "
-                "before it were worked on (parallel=%d); nothing was written to this guest for it"
-                % (plan.action, name, plan.guest.name, self.policy.timeout, limit),
-                details={'timeout': self.policy.timeout, 'parallel': limit})
+    def _not_started(self, request: Request, plan: GuestPlan, index: int, limit: int) -> None:
+        """The deadline passed before this guest's turn: nothing was written to it for this step, and it says so."""
+        name = plan.targets[index].name if plan.action == 'delete' else (
+            request.snapshot_name or (plan.targets[0].name if plan.targets else ''))
+        plan.error = WaitTimeoutError(
+            "%s of snapshot '%s' on guest '%s' was not started: the timeout of %ds ran out while the guests "
+            "before it were worked on (parallel=%d); nothing was written to this guest for it"
+            % (plan.action, name, plan.guest.name, self.policy.timeout, limit),
+            details={'timeout': self.policy.timeout, 'parallel': limit})
 
-    def _wait(self, operations: List[Operation], deadline: Optional[float] = None) -> None:
-        """Wait for ``operations`` until ``deadline`` (a policy clock value; None: a whole timeout from now)."""
+    def _wait(self, operations: List[Operation], deadline: Optional[float] = None, until_first: bool = False) -> None:
+        """Wait for ``operations`` until ``deadline`` (a policy clock value; None: a whole timeout from now);
+        ``until_first``: only until one of them is complete (the sliding window starts the next guest)."""
         if not operations:
             return
         policy = self.policy
         if deadline is not None:
             policy = dataclasses.replace(policy, timeout=max(0.0, deadline - policy.clock()))
         try:
-            self.backend.wait(operations, policy, self.progress)
+            if until_first:
+                self.backend.wait(operations, policy, self.progress, until_first=True)
+            else:   # the interface's first form: every backend and wrapper takes it
+                self.backend.wait(operations, policy, self.progress)
         except WaitTimeoutError as exc:
             for op in operations:
                 for step in op.chain():
@@ -384,34 +385,39 @@ class SnapshotEngine(ResultBuilder):
         by a lost connection may still have happened. What cannot be checked is
         said so, never assumed.
         """
-        ops = []
+        ops: List[Tuple[GuestPlan, Operation]] = []
         try:
             self.leases.renew()   # the rollback gets a timeout of its own: the leases must outlast it
         except Exception as exc:  # pylint: disable=broad-except  # removing the half set matters more
             self.leases.warnings.append('could not renew the leases before rolling back: %s' % exc)
         limit = self._parallel(request)
         # The rollback gets a whole timeout of its own (the act may have used up its deadline), and
-        # is bounded by ``parallel`` like the creates it undoes.
+        # is bounded by ``parallel`` like the creates it undoes (a sliding window as well).
         deadline = self.policy.clock() + self.policy.timeout
-        for start in range(0, len(creates), limit):
-            group = []
-            for plan in creates[start:start + limit]:
-                try:
-                    snap = find_by_name(self.backend.list_snapshots(plan.guest), request.snapshot_name or '',
-                                        plan.guest)
-                    if snap is None:
-                        plan.rollback = 'nothing to remove'
-                        continue
-                    op = self.backend.start_delete(plan.guest, snap, False)
-                except SavepointError as exc:
-                    plan.rollback = 'FAILED: %s' % exc.msg
-                    continue
-                except Exception as exc:  # pylint: disable=broad-except  # the other guests are still rolled back
-                    plan.rollback = 'FAILED: %s' % unexpected_error(exc, 'rolling back').msg
-                    continue
-                group.append((plan, op))
-            self._wait([started for _plan, started in group], deadline)
-            ops.extend(group)
+
+        def start(plan: GuestPlan, _index: int) -> Optional[Operation]:
+            try:
+                snap = find_by_name(self.backend.list_snapshots(plan.guest), request.snapshot_name or '', plan.guest)
+                if snap is None:
+                    plan.rollback = 'nothing to remove'
+                    return None
+                op = self.backend.start_delete(plan.guest, snap, False)
+            except SavepointError as exc:
+                plan.rollback = 'FAILED: %s' % exc.msg
+                return None
+            except Exception as exc:  # pylint: disable=broad-except  # the other guests are still rolled back
+                plan.rollback = 'FAILED: %s' % unexpected_error(exc, 'rolling back').msg
+                return None
+            ops.append((plan, op))
+            return op
+
+        def not_started(plan: GuestPlan, _index: int) -> None:
+            plan.rollback = ('FAILED: not started: the timeout of %ds ran out while the guests before it were '
+                             'rolled back (parallel=%d); remove the snapshot by hand' % (self.policy.timeout, limit))
+
+        _window.slide(creates, limit, deadline, self.policy.clock, start,
+                      lambda started, until_first: self._wait(started, deadline, until_first),
+                      lambda _plan, _index, _op: True, not_started)
         for plan, op in ops:
             if op.final_error is not None:
                 plan.rollback = 'FAILED: %s' % op.final_error.msg

@@ -14,10 +14,20 @@ reads the trees until after it has read them back (look, decide, act).
   folder per guest, see _backends/vmware/lease.py; OpenStack: a key of the server's metadata, whose
   255-character limit ``lease_max_chars`` states). A backend without storage (``supports_leases = False``) is not
   locked; the provider's own serialisation is then all there is.
-- How long: ``timeout + LEASE_MARGIN_SECONDS`` from the last renewal (renewed
-  before every round of writes). A run that died holding it (SIGKILL, lost
-  controller) blocks others until then; after expiry the next run takes the
-  lease over with a warning naming the dead run.
+- How long: ``timeout + LEASE_MARGIN_SECONDS + RENEW_SLACK_SECONDS`` from the
+  last renewal. Before every round of writes each lease with less than
+  ``timeout + LEASE_MARGIN_SECONDS`` left is renewed, so a round always starts
+  with at least that much; one written less than RENEW_SLACK_SECONDS ago is
+  not (a 1,000-guest run would otherwise rewrite 1,000 leases it took a moment
+  before). A run that died holding it (SIGKILL, lost controller) blocks others
+  until expiry; then the next run takes the lease over with a warning naming
+  the dead run.
+- Bulk: a backend may offer ``renew_leases(guests, text)`` and
+  ``release_leases(guests)`` to renew or release many leases with one wait
+  (VMware: one task per lease, all waited for together) instead of one
+  round trip chain per guest. ``release_leases`` is only offered by mutex
+  backends that remove exactly the lease object this run created, which no
+  other run's lease can be, so it needs no read before the removal.
 - Waiting: a run that finds a live lease of another run waits for it (up to
   its own ``timeout``), then fails naming the other run, having written nothing.
 - Races, registers (libvirt): the store has no compare-and-set, so a run writes
@@ -53,6 +63,8 @@ from ._errors import SavepointError, UnsupportedError
 from ._model import Guest, from_iso, to_iso, utcnow
 
 LEASE_MARGIN_SECONDS = 60.0
+#: a lease written this recently is not renewed before a round; its expiry has this much on top
+RENEW_SLACK_SECONDS = 20.0
 SETTLE_SECONDS = 1.0
 MAX_POLL_SECONDS = 5.0
 #: a mutex held without its lease text this long (by this run's watch) is taken over: the text is written
@@ -157,6 +169,8 @@ class LeaseKeeper:
         self.margin = margin
         self.run, self.who = run_identity(what)
         self.held: List[Guest] = []
+        #: guest id -> when (self.clock) this run last wrote the guest's lease
+        self.written: Dict[str, float] = {}
         #: guests the provider takes no lease on in their present state (LeaseUnavailableError): id -> why
         self.unlocked: Dict[str, str] = {}
         self.warnings: List[str] = []
@@ -169,7 +183,8 @@ class LeaseKeeper:
     def _mine(self) -> Lease:
         now = self.now()
         return Lease(run=self.run, who=self.who, acquired_at=self.acquired_at or to_iso(now),
-                     expires_at=to_iso(now + datetime.timedelta(seconds=self.timeout + self.margin)))
+                     expires_at=to_iso(now + datetime.timedelta(
+                         seconds=self.timeout + self.margin + RENEW_SLACK_SECONDS)))
 
     def _text(self) -> str:
         """This run's lease as the backend stores it (compact where the store holds a short name only)."""
@@ -257,6 +272,7 @@ class LeaseKeeper:
                         self._unlock(guest, exc)
                         continue
                     self.held.append(guest)
+                    self.written[guest.id] = self.clock()
                     if problem or (lease is not None and lease.run != self.run):
                         taken.append((guest, problem, lease))
                 else:
@@ -324,6 +340,7 @@ class LeaseKeeper:
             for guest in guests:
                 if self.backend.claim_lease(guest, self._text(), None):
                     self.held.append(guest)
+                    self.written[guest.id] = self.clock()
                     continue
                 raw = self.backend.read_lease(guest)
                 stale: Optional[str] = None
@@ -351,6 +368,7 @@ class LeaseKeeper:
                 if stale is not None:
                     if self.backend.claim_lease(guest, self._text(), stale):
                         self.held.append(guest)
+                        self.written[guest.id] = self.clock()
                         taken.append((guest, note, lease))
                         continue
                     busy = (guest, None)  # another heir was first: look again
@@ -363,17 +381,50 @@ class LeaseKeeper:
                                    unknown='another run holds the lease but has not written who it is')
 
     def renew(self) -> None:
-        """Push the expiry of every held lease forward (before a new round of writes)."""
-        for guest in list(self.held):
-            try:
-                self.backend.write_lease(guest, self._text())
-            except LeaseUnavailableError as exc:  # the guest went into such a state under this run
+        """Push the expiry of every held lease with less than ``timeout + margin`` left forward (before a
+        new round of writes); one written less than RENEW_SLACK_SECONDS ago still has that much."""
+        now = self.clock()
+        due = [g for g in self.held if now - self.written.get(g.id, float('-inf')) >= RENEW_SLACK_SECONDS]
+        if not due:
+            return
+        text = self._text()
+        bulk = getattr(self.backend, 'renew_leases', None)
+        if bulk is not None:
+            errors = bulk(due, text)
+        else:
+            errors = {}
+            for guest in due:
+                try:
+                    self.backend.write_lease(guest, text)
+                except LeaseUnavailableError as exc:
+                    errors[guest.id] = exc
+        lost: Optional[BaseException] = None
+        for guest in due:
+            exc = errors.get(guest.id)
+            if exc is None:
+                self.written[guest.id] = now
+            elif isinstance(exc, LeaseUnavailableError):  # the guest went into such a state under this run
                 self.held.remove(guest)
                 self._unlock(guest, exc)
+            elif lost is None:
+                lost = exc
+        if lost is not None:
+            raise lost
 
     def release(self) -> None:
         """Remove every lease this run holds; never raises (a left lease only expires)."""
         held, self.held = self.held, []
+        bulk = getattr(self.backend, 'release_leases', None)
+        if bulk is not None and held:
+            try:
+                problems = bulk(held)
+            except Exception as exc:  # pylint: disable=broad-except  # the leases expire on their own
+                problems = {g.id: str(exc) for g in held}
+            for guest in held:
+                if guest.id in problems:
+                    self.warnings.append("guest '%s': could not release the lease of this run (%s); it expires "
+                                         "by itself" % (guest.name, problems[guest.id]))
+            return
         for guest in held:
             try:
                 lease, _problem = self._read(guest)

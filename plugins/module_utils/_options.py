@@ -11,7 +11,8 @@ silently ignored. Pure logic: no Ansible import, unit-tested directly.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Mapping, Tuple
+import re
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from ._errors import InvalidRequestError
 from ._model import check_text
@@ -105,17 +106,35 @@ def parallel_default(provider: str) -> int:
     return min(PARALLEL_DEFAULTS.get(name, DEFAULT_PARALLEL) for name in provider.split('+'))
 
 
-def check_parallel(value: Any) -> None:
-    """``parallel``: None (the provider's default) or a whole number from 1 to MAX_PARALLEL."""
+def check_parallel(value: Any, name: str = 'parallel') -> None:
+    """``parallel``: None (the provider's default) or a whole number from 1 to MAX_PARALLEL. ``name`` is
+    what the user set (a role's ``guard_parallel``), so the message names the variable they can fix."""
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequestError('parallel must be a whole number of guests between 1 and %d, not %r'
-                                  % (MAX_PARALLEL, value))
+        shown = repr(value)
+        raise InvalidRequestError('%s must be a whole number of guests between 1 and %d, not %s'
+                                  % (name, MAX_PARALLEL, shown if len(shown) <= 40
+                                     else 'a %s of %d characters' % (type(value).__name__, len(shown))))
     if not 1 <= value <= MAX_PARALLEL:
-        raise InvalidRequestError('parallel must be between 1 (one guest after the other) and %d, not %s'
-                                  % (MAX_PARALLEL, value if abs(value) < 10 ** 12 else 'a %d-digit number'
-                                     % len(str(abs(value)))))
+        raise InvalidRequestError('%s must be between 1 (one guest after the other) and %d, not %s'
+                                  % (name, MAX_PARALLEL, value if abs(value) < 10 ** 12
+                                     else 'a %d-digit number' % len(str(abs(value)))))
+
+
+def parallel_variable_error(value: Any, name: str) -> Optional[str]:
+    """What is wrong with a role's or playbook's ``parallel`` variable (None: nothing, or unset).
+
+    Read as the module's argument spec reads an int (``-e guard_parallel=4`` arrives as the string
+    '4'); an empty string or 0 is refused, never taken for "unset" (that would be the provider's
+    default, which the user did not ask for)."""
+    if isinstance(value, str) and re.fullmatch(r'\s*[+-]?[0-9]{1,4000}\s*', value):
+        value = int(value)
+    try:
+        check_parallel(value, name)
+    except InvalidRequestError as exc:
+        return exc.msg
+    return None
 
 
 def check_strings(params: Mapping[str, Any], secret: Iterable[str] = ()) -> None:

@@ -10,7 +10,7 @@ from dataclasses import asdict
 import pytest
 
 from ansible_collections.savepoint.virt.plugins.module_utils._locking import (
-    GuestBusyError, Lease, LeaseKeeper, LeaseUnavailableError,
+    LEASE_MARGIN_SECONDS, RENEW_SLACK_SECONDS, GuestBusyError, Lease, LeaseKeeper, LeaseUnavailableError,
 )
 from ansible_collections.savepoint.virt.plugins.module_utils._model import Guest, to_iso
 
@@ -92,7 +92,7 @@ def test_stale_lease_taken_over_with_warning():
     store, clock = Store(), Clock()
     dead = keeper(store, clock, timeout=10)
     dead.acquire(GUESTS[:1])              # then the run "dies": never released
-    clock.t += 10 + 60 + 1                # timeout + margin
+    clock.t += 10 + 60 + RENEW_SLACK_SECONDS + 1  # timeout + margin + slack
     heir = keeper(store, clock)
     heir.acquire(GUESTS[:1])
     assert json.loads(store.leases['b'])['run'] == heir.run
@@ -297,9 +297,64 @@ def test_a_guest_the_provider_takes_no_lease_on_is_acted_on_unlocked_with_a_warn
         assert [g.id for g in k.held] == ['a']
         k.renew()  # renewing skips it too
         store.refuse.add('a')  # guest a goes into such a state under the run
+        clock.t += RENEW_SLACK_SECONDS  # due for renewal
         k.renew()
         assert k.held == []
     assert 'b' not in store.leases  # never written; a's lease, refused under the run, only expires
     assert any("'web2': this run holds no lease on it (the server is ERROR" in w for w in k.warnings), k.warnings
     assert any("'web1': this run holds no lease" in w for w in k.warnings), k.warnings
-    assert clock.t < 10  # it did not wait for the refused lease to read back
+    assert clock.t < RENEW_SLACK_SECONDS + 10  # it did not wait for the refused lease to read back
+
+
+def test_renew_rewrites_only_leases_that_would_start_a_round_with_less_than_timeout_plus_margin():
+    store, clock = Store(), Clock()
+    k = keeper(store, clock, timeout=10)
+    with k.hold(GUESTS):
+        writes = store.writes
+        k.renew()  # just taken: each still has timeout + margin + slack
+        assert store.writes == writes
+        clock.t += RENEW_SLACK_SECONDS - 1
+        k.renew()
+        assert store.writes == writes
+        for text in store.leases.values():  # a round starting now still has at least timeout + margin
+            left = (datetime.datetime.fromisoformat(json.loads(text)['expires_at'].replace('Z', '+00:00'))
+                    - clock.now()).total_seconds()
+            assert left >= 10 + LEASE_MARGIN_SECONDS
+        clock.t += 1
+        k.renew()
+        assert store.writes == writes + 2  # both due now, both pushed forward
+        expires = {json.loads(text)['expires_at'] for text in store.leases.values()}
+        assert expires == {to_iso(clock.now() + datetime.timedelta(seconds=10 + LEASE_MARGIN_SECONDS
+                                                                   + RENEW_SLACK_SECONDS))}
+
+
+class BulkStore(MutexStore):
+    """A mutex store with the bulk hooks (as VMware has them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.bulk = []
+
+    def renew_leases(self, guests, text):
+        self.bulk.append(('renew', sorted(g.id for g in guests)))
+        for guest in guests:
+            self.leases[guest.id] = text
+        return {}
+
+    def release_leases(self, guests):
+        self.bulk.append(('release', sorted(g.id for g in guests)))
+        for guest in guests:
+            self.leases.pop(guest.id, None)
+        return {'b': 'the server went away'}
+
+
+def test_bulk_hooks_renew_and_release_all_at_once_and_report_what_was_not_released():
+    store, clock = BulkStore(), Clock()
+    k = keeper(store, clock)
+    with k.hold(GUESTS):
+        clock.t += RENEW_SLACK_SECONDS
+        k.renew()
+    assert store.bulk == [('renew', ['a', 'b']), ('release', ['a', 'b'])]
+    assert store.leases == {}
+    assert [w for w in k.warnings if 'could not release' in w] == [
+        "guest 'web2': could not release the lease of this run (the server went away); it expires by itself"]

@@ -53,10 +53,10 @@ class Member(MemoryBackend):
     def close(self) -> None:
         self.closed = True
 
-    def wait(self, operations, policy, progress=None) -> None:
+    def wait(self, operations, policy, progress=None, until_first=False) -> None:
         if self.wait_error is not None:
             raise self.wait_error
-        super().wait(operations, policy, progress)
+        super().wait(operations, policy, progress, until_first)
 
 
 class Alpha(Member):

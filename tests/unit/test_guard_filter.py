@@ -51,6 +51,12 @@ def test_bad_mapping_is_an_error_naming_the_host_and_variable(kwargs, words):
     ({'guard_health_checks': [{'command': 'true', 'status': 200}]}, 'status only applies'),
     ({'guard_health_checks': [{'port': 22, 'verb': 'GET'}]}, 'unknown keys verb'),
     ({'guard_health_checks': ['port 22']}, 'must be a dict'),
+    ({'guard_parallel': 0}, 'guard_parallel must be between 1'),
+    ({'guard_parallel': '0'}, 'guard_parallel must be between 1'),
+    ({'guard_parallel': ''}, 'guard_parallel must be a whole number'),
+    ({'guard_parallel': 1001}, 'guard_parallel must be between 1 (one guest after the other) and 1000'),
+    ({'guard_parallel': 2.5}, 'guard_parallel must be a whole number'),
+    ({'guard_parallel': True}, 'guard_parallel must be a whole number'),
 ])
 def test_settings_errors(change, words):
     errors = guard_settings_errors(dict(SETTINGS, **change))
@@ -61,6 +67,8 @@ def test_good_settings_have_no_errors():
     checks = [{'port': 22, 'timeout': 5}, {'url': 'http://127.0.0.1/health', 'status': 200, 'retries': 0},
               {'command': 'systemctl is-active nginx', 'delegate_to': 'localhost'}]
     assert guard_settings_errors(dict(SETTINGS, guard_health_checks=checks, guard_keep_for='3d')) == []
+    for parallel in (None, 1, 32, 1000, '4'):   # '4': as -e guard_parallel=4 passes it
+        assert guard_settings_errors(dict(SETTINGS, guard_parallel=parallel)) == [], parallel
 
 
 def test_run_id_prefers_the_job_id_then_an_earlier_batch():

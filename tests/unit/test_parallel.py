@@ -14,9 +14,10 @@ from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
 )
 from ansible_collections.savepoint.virt.plugins.module_utils._model import Capabilities, GuestRef, SnapshotSpec
 from ansible_collections.savepoint.virt.plugins.module_utils._options import (
-    MAX_PARALLEL, PARALLEL_DEFAULTS, parallel_default, resolve_task_options,
+    MAX_PARALLEL, PARALLEL_DEFAULTS, parallel_default, parallel_variable_error, resolve_task_options,
 )
-from ansible_collections.savepoint.virt.plugins.module_utils._ownership import make_marker
+from ansible_collections.savepoint.virt.plugins.module_utils._ownership import DEFAULT_OWNER, make_marker
+from ansible_collections.savepoint.virt.plugins.module_utils._retention import RetentionRule
 from ansible_collections.savepoint.virt.plugins.module_utils._waiting import Operation, WaitPolicy
 
 from memory_backend import MemoryBackend
@@ -157,6 +158,19 @@ def test_bad_values_name_parallel(value, words):
     assert backend.writes == []
 
 
+@pytest.mark.parametrize('value,error', [
+    (None, None), (4, None), ('4', None), (' 12 ', None), (1000, None),
+    (0, 'prune_parallel must be between 1 (one guest after the other) and 1000, not 0'),
+    ('0', 'prune_parallel must be between 1'), ('-1', 'prune_parallel must be between 1'),
+    ('', "prune_parallel must be a whole number of guests between 1 and 1000, not ''"),
+    ('four', 'prune_parallel must be a whole number'), (2.0, 'prune_parallel must be a whole number'),
+    ('9' * 5000, 'prune_parallel must be a whole number'), ('9' * 400, '400-digit number'),
+])
+def test_role_variables_name_themselves_and_0_or_empty_is_never_unset(value, error):
+    found = parallel_variable_error(value, 'prune_parallel')
+    assert (found is None) if error is None else (error in found and len(found) < 200), found
+
+
 def test_parallel_applies_to_every_state():
     for state in ('present', 'absent', 'reverted', 'pruned'):
         assert resolve_task_options({'parallel': 2}, state)['parallel'] == 2
@@ -183,3 +197,143 @@ def test_consolidations_after_removals_are_bounded_too():
     assert backend.peak == 3
     assert [s.split()[0] for s in backend.starts] == ['delete'] * 10 + ['consolidate'] * 10
     assert all(r['msg'].endswith('(disks consolidated)') and not r['warnings'] for r in result['results'])
+
+
+# -- the sliding window: a new guest starts as soon as one finishes -------------------------------------
+
+class SlowGuestBackend(CountingBackend):
+    """Like CountingBackend, but the guests in ``slow`` take ``slow_polls`` polls per operation; ``events``
+    is the order of starts and finishes, and a guest never has two operations running at once."""
+
+    def __init__(self, slow=('vm00',), slow_polls: int = 50, **kw) -> None:
+        super().__init__(**kw)
+        self.slow, self.slow_polls = set(slow), slow_polls
+        self.events: List[str] = []
+
+    def _op(self, action, guest, name, apply):
+        running = [op for op in self.in_flight if not op.done and op.guest.name == guest.name]
+        assert not running, 'two operations at once on %s' % guest.name
+        polls = self.polls
+        if guest.name in self.slow:
+            self.polls = self.slow_polls
+        try:
+            op = super()._op(action, guest, name, apply)
+        finally:
+            self.polls = polls
+        self.events.append('start %s' % guest.name)
+        return op
+
+    def _complete(self, op):
+        super()._complete(op)
+        self.events.append('finish %s' % op.guest.name)
+
+
+def test_a_slow_guest_does_not_hold_back_the_others():
+    backend = SlowGuestBackend(polls=2)
+    result = SnapshotEngine(backend, wait_policy=policy()).run(present(3))
+    assert [r['action'] for r in result['results']] == ['created'] * len(GUESTS)
+    assert backend.peak == 3
+    slow_done = backend.events.index('finish vm00')
+    # every other guest was started (and finished) while the slow one was still running; with groups,
+    # vm03 would have waited for vm00
+    assert all(backend.events.index('start %s' % g) < slow_done for g in GUESTS[1:]), backend.events
+    assert all(backend.events.index('finish %s' % g) < slow_done for g in GUESTS[1:]), backend.events
+    # and each finish let exactly one new guest in, in the request's order
+    assert [e for e in backend.events if e.startswith('start')] == ['start %s' % g for g in GUESTS]
+
+
+def test_the_next_guest_starts_when_one_finishes_not_when_all_do():
+    backend = SlowGuestBackend(slow=('vm00', 'vm01'), slow_polls=20, polls=2)
+    SnapshotEngine(backend, wait_policy=policy()).run(present(3))
+    starts = [e for e in backend.events if e.startswith('start')]
+    first = backend.events.index('finish vm02')
+    # vm02 finished first: vm03 came in right after it, while vm00 and vm01 still ran
+    assert backend.events[first + 1] == 'start vm03', backend.events
+    assert backend.events.index('finish vm00') > backend.events.index('start vm09')
+    assert starts == ['start %s' % g for g in GUESTS] and backend.peak == 3
+
+
+def _snapshotted(backend, names=('s', 't', 'u')):
+    polls, backend.polls, backend.slow_polls_was = backend.polls, 0, backend.slow_polls
+    backend.slow_polls = 0
+    for name in names:
+        SnapshotEngine(backend, wait_policy=policy()).run(Request(
+            state='present', guests=[GuestRef(name=g) for g in GUESTS], snapshot_name=name,
+            spec=SnapshotSpec(name=name, marker=make_marker(None, 'test'))))
+    backend.polls, backend.slow_polls = polls, backend.slow_polls_was
+    backend.peak, backend.events, backend.in_flight = 0, [], []
+
+
+def test_a_guests_removals_stay_one_after_another_and_keep_its_place(monkeypatch):
+    from ansible_collections.savepoint.virt.plugins.module_utils import _locking
+    renewals: List[int] = []
+    real_renew = _locking.LeaseKeeper.renew
+    monkeypatch.setattr(_locking.LeaseKeeper, 'renew', lambda keeper: (renewals.append(1), real_renew(keeper)))
+    backend = SlowGuestBackend(polls=2, slow_polls=200)
+    _snapshotted(backend)
+    renewals.clear()
+    # pruned, keep_last 0: three removals per guest, one after the other (remove_all would be one: the root)
+    result = SnapshotEngine(backend, wait_policy=policy()).run(Request(
+        state='pruned', guests=[GuestRef(name=g) for g in GUESTS], owner=DEFAULT_OWNER,
+        retention=RetentionRule(keep_last=0), parallel=3))
+    assert result['changed'] is True and all(not snaps for snaps in backend.snapshots.values())
+    assert backend.peak == 3   # guests, not removals: a guest between two removals keeps its place
+    slow_first = backend.events.index('finish vm00')
+    # the fast guests did all three removals each while the slow guest did its first
+    assert all(backend.events.count('finish %s' % g) == 3 for g in GUESTS[1:])
+    assert all(max(i for i, e in enumerate(backend.events) if e == 'finish %s' % g) < slow_first
+               for g in GUESTS[1:]), backend.events
+    # the leases are renewed before each round, as often as before the window: once per snapshot depth
+    assert len(renewals) == 3
+
+
+def test_one_deadline_the_slow_guest_times_out_and_the_others_are_done():
+    backend = SlowGuestBackend(polls=2, slow_polls=10 ** 9)
+    with pytest.raises(PartialFailureError) as err:
+        SnapshotEngine(backend, wait_policy=policy(timeout=400)).run(present(2, all_or_nothing=False))
+    results = {r['guest']['name']: r for r in err.value.details['results']}
+    assert 'did not finish within 400s' in results['vm00']['msg']
+    # every other guest got its turn and its snapshot, none was cut off by the slow one
+    assert all('not started' not in results[g]['msg'] and 'failed' not in results[g]['msg'] for g in GUESTS[1:])
+    assert all([s.name for s in backend.snapshots[g]] == ['s'] for g in GUESTS[1:]), backend.snapshots
+    assert backend.peak == 2
+
+
+def test_wait_false_keeps_the_bound_with_a_slow_guest():
+    backend = SlowGuestBackend(polls=2, slow_polls=10 ** 9)
+    result = SnapshotEngine(backend, wait_policy=policy()).run(present(3, all_or_nothing=False, wait=False))
+    actions = {r['guest']['name']: r['action'] for r in result['results']}
+    assert backend.peak == 3
+    # returned once nothing was left to start: the slow guest and the last ones (at most 3) still running
+    started = sorted(g for g, a in actions.items() if a == 'started')
+    assert 'vm00' in started and 'vm09' in started and len(started) <= 3, actions
+    assert all(a == 'created' for g, a in actions.items() if g not in started)
+
+
+def test_rollback_is_a_window_too():
+    backend = SlowGuestBackend(polls=1, slow_polls=40, fail_create_on={'vm09'})
+    with pytest.raises(PartialFailureError):
+        SnapshotEngine(backend, wait_policy=policy()).run(present(3))
+    assert all(not snaps for snaps in backend.snapshots.values())
+    assert backend.peak <= 3
+
+
+def test_default_wait_until_first_returns_when_one_is_complete_follow_ups_included():
+    backend = CountingBackend(polls=1)
+    guests = [backend.guests['vm00'], backend.guests['vm01']]
+    fast = backend._op('create', guests[0], 'a', lambda: None)
+    slow = backend._op('create', guests[1], 'b', lambda: None)
+    slow.handle['remaining'] = 5
+    follow: List[Operation] = []
+
+    def power_on():
+        follow.append(backend._op('power', guests[0], 'a', lambda: None))
+        follow[0].handle['remaining'] = 3
+        return follow[0]
+    fast.follow_up = power_on
+    backend.wait([fast, slow], policy(), until_first=True)
+    # fast's own task finished at the first poll, but it is complete only with its follow-up
+    assert fast.complete and follow and follow[0].done
+    assert not slow.done
+    backend.wait([slow], policy(), until_first=True)
+    assert slow.complete

@@ -1,7 +1,7 @@
 """``parallel`` on vcsim: the bound on a real vSphere API, sets rolled back across groups, one deadline.
 
 vcsim finishes a task inside its ``*_Task`` call, so "in flight" is counted from the engine's side:
-an operation is in flight from its start until the wait that covers it has returned.
+an operation is in flight from its start until a wait that covers it has returned with it complete.
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ class InFlight:
             monkeypatch.setattr(VmwareBackend, name, self._starting(getattr(VmwareBackend, name)))
         real_wait = VmwareBackend.wait
 
-        def wait(backend, operations, policy, progress=None):
+        def wait(backend, operations, policy, progress=None, until_first=False):
             self.waits.append(len(operations))
             try:
-                return real_wait(backend, operations, policy, progress)
+                return real_wait(backend, operations, policy, progress, until_first)
             finally:
-                self.open = [op for op in self.open if op not in operations]
+                # until_first returns with some still running: only the complete ones leave
+                self.open = [op for op in self.open if op not in operations or not op.complete]
         monkeypatch.setattr(VmwareBackend, 'wait', wait)
 
     def _starting(self, real):

@@ -306,3 +306,29 @@ def test_vmware_validate_certs_env_does_not_leak_into_other_providers_of_the_neu
     monkeypatch.setenv('VMWARE_VALIDATE_CERTS', 'false')
     assert backend().validate_certs is False
     assert backend(validate_certs=True).validate_certs is True
+
+
+class OneDone(NeverDone):
+    """The first update says task-1 succeeded; the other tasks never finish."""
+
+    def WaitForUpdatesEx(self, version, options):
+        self.waits.append(options.maxWaitSeconds)
+        if len(self.waits) > 1:
+            return None
+        change = [NS(name='info.state', val='success'), NS(name='info.result', val=None)]
+        return NS(version='1', filterSet=[NS(objectSet=[NS(obj=vim.Task('task-1'), changeSet=change)])])
+
+
+def test_wait_until_first_returns_when_one_task_ended_and_leaves_the_others_running():
+    be = backend()
+    be.content = NS(propertyCollector=OneDone())
+    be._read_after = lambda ops: None   # no guest properties to read in this fake
+    clock = iter(range(0, 10000, 1)).__next__
+    policy = WaitPolicy(timeout=300, clock=lambda: float(clock()))
+    ops = [Operation(action='create', guest=Guest(id='vm-%d' % i, name='g%d' % i), snapshot_name='s',
+                     handle=vim.Task('task-%d' % i), id='task-%d' % i) for i in range(3)]
+    be.wait(ops, policy, until_first=True)   # no WaitTimeoutError: it returned at the first ended task
+    assert [op.done for op in ops] == [False, True, False]
+    assert be.content.propertyCollector.waits == [vmw.tasks.MAX_WAIT_SLICE]
+    with pytest.raises(WaitTimeoutError):    # without until_first the same wait goes on to the deadline
+        be.wait(ops, policy)

@@ -269,9 +269,9 @@ class StepsMixin:
         return left
 
     def wait(self, operations: List[Operation], policy: WaitPolicy,
-             progress: Optional[ProgressCallback] = None) -> None:
+             progress: Optional[ProgressCallback] = None, until_first: bool = False) -> None:
         try:
-            super().wait(operations, policy, progress)  # type: ignore[misc]
+            super().wait(operations, policy, progress, until_first)  # type: ignore[misc]
         except WaitTimeoutError as exc:
             abandoned: List[str] = []
             left: List[str] = []

@@ -26,14 +26,17 @@ class VmwareBackend(VmwareSnapshots, VmwareLeases):
         apply_task_state(operation, props.get(operation.id, {}))
 
     def wait(self, operations: List[Operation], policy: WaitPolicy,
-             progress: Optional[ProgressCallback] = None) -> None:
-        """All tasks (and their follow-ups) through the property collector, under one deadline."""
+             progress: Optional[ProgressCallback] = None, until_first: bool = False) -> None:
+        """All tasks (and their follow-ups) through the property collector, under one deadline;
+        ``until_first``: until one operation is complete (SnapshotBackend.wait)."""
         deadline = policy.clock() + policy.timeout
-        waiting = list(operations)
+        waiting = [op.chain()[-1] for op in operations if not op.complete]
         while waiting:
-            self._wait_tasks(pending(waiting), deadline, policy, progress)
-            self._read_after(waiting)
-            waiting = self.run_follow_ups(waiting)
+            self._wait_tasks(pending(waiting), deadline, policy, progress, until_first)
+            self._read_after([op for op in waiting if op.done])
+            waiting = pending(waiting) + self.run_follow_ups(waiting)
+            if until_first and any(op.complete for op in operations):
+                return
 
     def _read_after(self, ops: List[Operation]) -> None:
         """One property retrieval for every guest whose task just ended well, instead of one per guest in
@@ -44,9 +47,12 @@ class VmwareBackend(VmwareSnapshots, VmwareLeases):
         guests = {op.guest.id: op.guest for op in ops if op.done and op.error is None and op.handle is not None}
         if not guests or self._broken is not None:
             return
+        # Only a create's check needs the tree (and the new snapshot's files); a removal, a revert or a
+        # consolidation needs the power state and the consolidation flag (the tree is read if asked for).
+        trees = any(op.action == 'create' for op in ops if op.guest.id in guests)
         try:
-            found = self._retrieve([g.handle for g in guests.values()], sdk.vim.VirtualMachine, sdk.GUEST_PROPS,
-                                   'reading %d guests after their tasks' % len(guests))
+            found = self._read_vms([g.handle for g in guests.values()], 'reading %d guests after their tasks'
+                                   % len(guests), trees=trees, have_snapshots=trees)
         except SavepointError:
             return
         for moid, props in found.items():
@@ -55,7 +61,7 @@ class VmwareBackend(VmwareSnapshots, VmwareLeases):
                 self._props[moid] = props
 
     def _wait_tasks(self, ops: List[Operation], deadline: float, policy: WaitPolicy,
-                    progress: Optional[ProgressCallback]) -> None:
+                    progress: Optional[ProgressCallback], until_first: bool = False) -> None:
         if not ops:
             return
         if self._broken is not None:
@@ -65,4 +71,4 @@ class VmwareBackend(VmwareSnapshots, VmwareLeases):
         def broke(message: str) -> None:
             self._broken = message
         TaskWaiter(self.content.propertyCollector, self._socket_timeout, session.HTTP_TIMEOUT,
-                   broke).wait(ops, deadline, policy, progress)
+                   broke).wait(ops, deadline, policy, progress, until_first)

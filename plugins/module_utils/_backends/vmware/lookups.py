@@ -16,7 +16,7 @@ from ..._backend import pick_one
 from ..._errors import GuestNotFoundError
 from ..._model import Guest, GuestRef
 from . import sdk
-from .sdk import GUEST_PROPS, POWER, translate
+from .sdk import POWER, translate
 from .session import VmwareSession
 
 
@@ -130,7 +130,10 @@ class VmwareLookups(VmwareSession):
     def _guest_props(self, vms: Iterable[Any], refs: List[GuestRef]) -> Dict[str, Dict[str, Any]]:
         vms = list(vms)
         try:
-            return self._retrieve(vms, sdk.vim.VirtualMachine, GUEST_PROPS, 'reading guests')
+            # No trees: a run that acts reads them again under its leases anyway (leases_taken), others
+            # when the first guest's snapshots are listed (_read_trees). ``parent``: where the lease of a
+            # run that acts on the guest goes (lease.py), read here at no cost.
+            return self._read_vms(vms, 'reading guests', trees=False, extra=('parent', 'parentVApp'))
         except GuestNotFoundError:
             # A moid that does not exist fails the whole retrieval: find out which one.
             for ref in refs:
@@ -146,7 +149,7 @@ class VmwareLookups(VmwareSession):
 
     def list_guests(self) -> List[Guest]:
         vms = [props['_obj'] for props in self._names().values()]
-        props = self._retrieve(vms, sdk.vim.VirtualMachine, GUEST_PROPS, 'reading guests')
+        props = self._read_vms(vms, 'reading guests', trees=False)
         return [self._guest(moid, p) for moid, p in sorted(props.items(), key=lambda kv: kv[1].get('name', ''))]
 
     def _fresh_props(self, guest: Guest) -> Optional[Dict[str, Any]]:
@@ -157,6 +160,8 @@ class VmwareLookups(VmwareSession):
     def refresh_guest(self, guest: Guest) -> Guest:
         props = self._fresh_props(guest)
         if props is None:
-            props = self._retrieve([guest.handle], sdk.vim.VirtualMachine, GUEST_PROPS,
-                                   "reading guest '%s'" % guest.name)[guest.id]
+            found = self._read_vms([guest.handle], "reading guest '%s'" % guest.name, trees=False)
+            if guest.id not in found:
+                raise GuestNotFoundError("vmware guest '%s' (id %s) has gone" % (guest.name, guest.id))
+            props = found[guest.id]
         return self._guest(guest.id, props)

@@ -192,6 +192,33 @@ class VmwareSession(SnapshotBackend):
                               propSet=[pcq.PropertySpec(type=obj_type, pathSet=paths)])
         return self._collect(spec, doing)
 
+    def _read_vms(self, vms: Iterable[Any], doing: str, trees: bool = True, extra: Tuple[str, ...] = (),
+                  have_snapshots: bool = False) -> Dict[str, Dict[str, Any]]:
+        """VMs' properties (sdk.LIGHT_PROPS + ``extra``; with ``trees``, their snapshot trees and, for those
+        that have one, its file layout): moid -> {path: value}, ``_paths`` naming what was read.
+        ``have_snapshots``: the VMs are known to have snapshots (a create just ended), so tree and layout
+        are read with the rest in one call."""
+        paths = sdk.LIGHT_PROPS + list(extra)
+        if trees:
+            paths += sdk.LAYOUT_PROPS if have_snapshots else sdk.TREE_PROPS
+        found = self._retrieve(vms, sdk.vim.VirtualMachine, paths, doing)
+        for props in found.values():
+            props['_paths'] = frozenset(paths)
+        if trees and not have_snapshots:
+            self._read_layouts(found, doing)
+        return found
+
+    def _read_layouts(self, found: Dict[str, Dict[str, Any]], doing: str) -> None:
+        """The trees of the VMs in ``found`` that have snapshots, again, with their file layouts: one call,
+        so that a tree and the sizes of its snapshots are of one moment."""
+        owners = [props['_obj'] for props in found.values() if props.get('snapshot') is not None]
+        if not owners:
+            return
+        layouts = self._retrieve(owners, sdk.vim.VirtualMachine, sdk.LAYOUT_PROPS, '%s (snapshot files)' % doing)
+        for moid, layout in layouts.items():
+            if moid in found:
+                found[moid].update({path: layout.get(path) for path in sdk.LAYOUT_PROPS})
+
     def _collect(self, spec: Any, doing: str) -> Dict[str, Dict[str, Any]]:
         pcq = sdk.vmodl.query.PropertyCollector
         pc = self.content.propertyCollector

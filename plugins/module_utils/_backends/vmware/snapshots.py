@@ -14,8 +14,8 @@ from ..._ownership import encode_description, read_description
 from ..._waiting import Operation
 from . import sdk
 from .lookups import VmwareLookups
-from .sdk import CAPABILITY_FLAGS, GUEST_PROPS, NETWORK_ERRORS, POWER, fault_message, translate
-from .tree import power_after_revert, raw_description, snapshot_records
+from .sdk import CAPABILITY_FLAGS, NETWORK_ERRORS, POWER, fault_message, translate
+from .tree import has_tree, layout_of, power_after_revert, raw_description, snapshot_records
 
 
 class VmwareSnapshots(VmwareLookups):
@@ -75,16 +75,30 @@ class VmwareSnapshots(VmwareLookups):
     # -- snapshots ---------------------------------------------------------------
     def _snapshot_state(self, guest: Guest, fresh: bool) -> Tuple[Any, Any]:
         props = self._props.get(guest.id)
-        if props is not None and props.get('_fresh'):
+        if props is not None and props.get('_fresh') and has_tree(props):
             pass   # read after this run's last write on the guest ended (VmwareBackend._read_after)
         elif fresh or props is None or '_snapshots_used' in props:
-            props = self._retrieve([guest.handle], sdk.vim.VirtualMachine, GUEST_PROPS,
-                                   "reading the snapshots of guest '%s'" % guest.name).get(guest.id)
+            props = self._read_vms([guest.handle], "reading the snapshots of guest '%s'" % guest.name).get(guest.id)
             if props is None:
                 raise GuestNotFoundError("vmware guest '%s' (id %s) has gone" % (guest.name, guest.id))
             self._props[guest.id] = props
+        elif not has_tree(props):
+            self._read_trees()
         props['_snapshots_used'] = True
-        return props.get('snapshot'), props.get('layoutEx')
+        return props.get('snapshot'), layout_of(props)
+
+    def _read_trees(self) -> None:
+        """The trees of every guest of this session read without one (a lookup reads none), in one call:
+        the first guest whose snapshots are listed costs what all of them cost, the others nothing."""
+        lacking = {moid: props for moid, props in self._props.items() if '_obj' in props and not has_tree(props)}
+        found = self._retrieve([props['_obj'] for props in lacking.values()], sdk.vim.VirtualMachine,
+                               sdk.TREE_PROPS, 'reading the snapshot trees of %d guests' % len(lacking))
+        self._read_layouts(found, 'reading the snapshot trees of %d guests' % len(lacking))
+        for moid, props in lacking.items():
+            if moid not in found:
+                raise GuestNotFoundError("vmware guest '%s' (id %s) has gone" % (props.get('name', moid), moid))
+            props.update({path: found[moid].get(path) for path in sdk.LAYOUT_PROPS})
+            props['_paths'] = frozenset(props.get('_paths', ())) | frozenset(sdk.TREE_PROPS)
 
     def list_snapshots(self, guest: Guest) -> List[SnapshotRecord]:
         # The first read after a lookup uses the properties fetched with it; later reads go to the server.

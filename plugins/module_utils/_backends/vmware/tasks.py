@@ -78,8 +78,9 @@ class TaskWaiter:
         mark_lost(ops, exc)
 
     def wait(self, ops: List[Operation], deadline: float, policy: WaitPolicy,
-             progress: Optional[ProgressCallback] = None) -> None:
-        """Until every op is done or ``deadline`` (a ``policy.clock()`` value) has passed: WaitTimeoutError."""
+             progress: Optional[ProgressCallback] = None, until_first: bool = False) -> None:
+        """Until every op is done (``until_first``: one of them) or ``deadline`` (a ``policy.clock()``
+        value) has passed: WaitTimeoutError."""
         if not ops:
             return
         pcq = sdk.vmodl.query.PropertyCollector
@@ -97,7 +98,7 @@ class TaskWaiter:
         start = last_report = policy.clock()
         version = ''
         try:
-            while pending(ops):
+            while pending(ops) and not (until_first and any(op.done for op in ops)):
                 now = policy.clock()
                 if now >= deadline:
                     raise WaitTimeoutError('timed out after %ds waiting for %s' % (policy.timeout, what),

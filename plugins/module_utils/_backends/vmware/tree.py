@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import types
 from typing import Any, Dict, List, Optional
 
 from ..._model import SnapshotRecord, to_iso
@@ -23,6 +24,16 @@ def power_after_revert(snapshot: SnapshotRecord, power_state: str) -> str:
     if snapshot.memory and snapshot.power_state in ('running', 'suspended'):
         return snapshot.power_state
     return 'off'
+
+
+def has_tree(props: Dict[str, Any]) -> bool:
+    """Whether ``props`` (VmwareSession._read_vms) hold the VM's snapshot tree (None: it has no snapshots)."""
+    return 'snapshot' in props.get('_paths', ())
+
+
+def layout_of(props: Dict[str, Any]) -> Any:
+    """The parts of ``layoutEx`` read with the tree (sdk.LAYOUT_PROPS), as snapshot_records takes them."""
+    return types.SimpleNamespace(file=props.get('layoutEx.file'), snapshot=props.get('layoutEx.snapshot'))
 
 
 def snapshot_records(info: Any, layout: Any) -> List[SnapshotRecord]:
