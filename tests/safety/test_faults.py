@@ -15,6 +15,7 @@ One table (FAULTS), one runner per provider:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,20 +28,39 @@ import pytest
 
 from ansible_collections.savepoint.virt.plugins.module_utils import _backends
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.libvirt import (
-    LEASE_CALL_SECONDS, SYNC_GRACE_SECONDS, LibvirtBackend,
+    SYNC_GRACE_SECONDS, LibvirtBackend,
 )
-from ansible_collections.savepoint.virt.plugins.module_utils._locking import LEASE_MARGIN_SECONDS
+from ansible_collections.savepoint.virt.plugins.module_utils._backends.libvirt import backend as libvirt_backend
 from ansible_collections.savepoint.virt.plugins.module_utils._engine import Request, SnapshotEngine
 from ansible_collections.savepoint.virt.plugins.module_utils._errors import SavepointError
 from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef, SnapshotSpec
 from ansible_collections.savepoint.virt.plugins.module_utils._ownership import make_marker
 from ansible_collections.savepoint.virt.plugins.module_utils._waiting import WaitPolicy
 
+from lease_margin import SHORT_MARGIN_SECONDS, use_short_margin
+
 TINY_GUEST_PREFIX = 'sp-safety'
 
-TIMEOUT = 15.0
+#: the faulted run's timeout: a frozen provider makes the run wait all of it, so it is short; it only has to leave
+#: the call time to be in flight when the fault lands (INJECT_AFTER) and the run time to see the fault
+TIMEOUT = 10.0
+#: seconds from freezing the provider under the call to killing it (QEMU, nova-compute, glance), or from the start
+#: of the run to freezing/killing libvirtd: the call is then surely in flight, and the deadline still ahead
+INJECT_AFTER = 5.0
+#: the set-up runs (the base snapshot) on the healthy provider: a bound, never waited out
+SETUP_TIMEOUT = 60.0
+#: The lease margin of this suite's runs (the module's is LEASE_MARGIN_SECONDS, 60 s; see tests/lease_margin.py): a
+#: run whose release hung leaves its lease, and the re-run waits for it to expire and takes it over. The provider has
+#: finished before the re-run (libvirt: wait_job_done; OpenStack: os_settle; vcsim: its delayed method ends within a
+#: second of SIGCONT, a killed vcsim is replaced).
+FAULT_LEASE_MARGIN = SHORT_MARGIN_SECONDS
 #: a re-run after a fault may first wait for the lease the failed run had to leave on a hung guest
-RERUN_TIMEOUT = TIMEOUT + LEASE_MARGIN_SECONDS + 60
+RERUN_TIMEOUT = TIMEOUT + FAULT_LEASE_MARGIN + 60
+#: The libvirt backend's bound on one lease read/write (LEASE_CALL_SECONDS, 20 s) under the faulted run: on a
+#: frozen QEMU or libvirtd every such call hangs until then (the elapsed bounds allow two per run). The
+#: healthy calls take milliseconds; the assertions bound the elapsed time by this value, so they still fail a run
+#: that does not keep it.
+FAULT_LEASE_CALL_SECONDS = 5.0
 PHASES = ('create', 'revert', 'delete')
 FAULT_KINDS = ('freeze', 'kill')
 FAULTS = [(p, f) for p in PHASES for f in FAULT_KINDS]
@@ -56,6 +76,19 @@ def request(refs, phase, name):
     if phase == 'revert':
         return Request(state='reverted', guests=refs, snapshot_name=name)
     return Request(state='absent', guests=refs, snapshot_name=name)
+
+
+@pytest.fixture(autouse=True)
+def short_lease_margin(monkeypatch):
+    use_short_margin(monkeypatch)
+
+
+@contextlib.contextmanager
+def short_lease_calls():
+    """FAULT_LEASE_CALL_SECONDS for the libvirt backend's lease calls, for the faulted run only."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(libvirt_backend, 'LEASE_CALL_SECONDS', FAULT_LEASE_CALL_SECONDS)
+        yield
 
 
 def run(backend_cls, conn, req, timeout=TIMEOUT):
@@ -125,15 +158,17 @@ def test_libvirt_qemu_fault(tiny_guests, phase, fault):
     INJECTED['count'] += 1
     try:
         if fault == 'freeze':
-            error, result, elapsed = run_failing(LibvirtBackend, conn, request(refs, phase, name))
+            with short_lease_calls():
+                error, result, elapsed = run_failing(LibvirtBackend, conn, request(refs, phase, name))
         else:
             # The call is in flight on the frozen QEMU; then QEMU dies under it.
-            killer = threading.Timer(TIMEOUT / 3, os.kill, (pid, signal.SIGKILL))
+            killer = threading.Timer(INJECT_AFTER, os.kill, (pid, signal.SIGKILL))
             killer.start()
-            error, result, elapsed = run_failing(LibvirtBackend, conn, request(refs, phase, name))
+            with short_lease_calls():
+                error, result, elapsed = run_failing(LibvirtBackend, conn, request(refs, phase, name))
             killer.join()
         # the deadline, the first call's grace, and the lease read+write that give up on the hung domain
-        assert elapsed < TIMEOUT + SYNC_GRACE_SECONDS + 2 * LEASE_CALL_SECONDS + 10, elapsed
+        assert elapsed < TIMEOUT + SYNC_GRACE_SECONDS + 2 * FAULT_LEASE_CALL_SECONDS + 10, elapsed
         if error is not None:
             if error.kind == 'timeout':
                 assert 'did not finish within %ds' % TIMEOUT in error.msg and 'check before retrying' in error.msg
@@ -185,7 +220,7 @@ def test_vcsim_fault(monkeypatch, phase, fault):
         vm = server.vm_names()[0]
         refs = [GuestRef(name=vm)]
         if phase != 'create':
-            run(VmwareBackend, conn, request(refs, 'create', 'base'), timeout=TIMEOUT * 2)
+            run(VmwareBackend, conn, request(refs, 'create', 'base'), timeout=SETUP_TIMEOUT)
         name = target(phase)
         act = (lambda: os.kill(server.pid, signal.SIGSTOP)) if fault == 'freeze' else server.kill
         # after the lease is taken (1s settle) and while the delayed snapshot method is under way
@@ -209,7 +244,7 @@ def test_vcsim_fault(monkeypatch, phase, fault):
             server.start()
             conn['port'] = server.port
             if phase != 'create':
-                run(VmwareBackend, conn, request(refs, 'create', 'base'), timeout=TIMEOUT * 2)
+                run(VmwareBackend, conn, request(refs, 'create', 'base'), timeout=SETUP_TIMEOUT)
         with VmwareBackend(conn) as backend:
             names = {s.name for s in backend.list_snapshots(backend.find_guest(refs[0]))}
         assert names <= {'base', name}, names
@@ -281,7 +316,7 @@ def test_openstack_service_fault(monkeypatch, service, phase, fault):
         os.killpg(pid, signal.SIGSTOP)
         if fault == 'kill':
             # the request is in flight on the frozen service; then the service dies under it
-            injected['killer'] = threading.Timer(TIMEOUT / 3, os.killpg, (pid, signal.SIGKILL))
+            injected['killer'] = threading.Timer(INJECT_AFTER, os.killpg, (pid, signal.SIGKILL))
             injected['killer'].start()
         INJECTED['count'] += 1
 
@@ -299,7 +334,7 @@ def test_openstack_service_fault(monkeypatch, service, phase, fault):
         server = servers.boot()
         refs = [GuestRef(id=server.id)]
         if phase != 'create':
-            run(OpenStackBackend, conn, request(refs, 'create', 'base'), timeout=TIMEOUT * 4)
+            run(OpenStackBackend, conn, request(refs, 'create', 'base'), timeout=SETUP_TIMEOUT)
         name = target(phase)
         with monkeypatch.context() as patch:
             patch.setattr(OpenStackBackend, OS_START[phase], start_under_fault)
@@ -373,7 +408,7 @@ def test_openstack_service_fault(monkeypatch, service, phase, fault):
 UP_SH = Path(__file__).resolve().parent.parent / 'services' / 'libvirt' / 'up.sh'
 #: a hung libvirt call is given up on after this long at the latest: the test's own safety net, never reached
 #: by a backend that keeps its deadline (the assertion on the elapsed time fails first)
-WATCHDOG_SECONDS = TIMEOUT + SYNC_GRACE_SECONDS + 4 * LEASE_CALL_SECONDS + 60
+WATCHDOG_SECONDS = TIMEOUT + SYNC_GRACE_SECONDS + 4 * FAULT_LEASE_CALL_SECONDS + 60
 
 
 def libvirtd_pid() -> int:
@@ -437,18 +472,19 @@ def _libvirtd_case(phase, fault, guest, guests, daemon) -> None:
         def inject() -> None:
             os.kill(daemon, signal.SIGSTOP if fault == 'freeze' else signal.SIGKILL)
             resume(pid)
-        injector = threading.Timer(TIMEOUT / 3, inject)
+        injector = threading.Timer(INJECT_AFTER, inject)
         watchdog = threading.Timer(WATCHDOG_SECONDS, os.kill, (daemon, signal.SIGCONT))
         injector.start()
         watchdog.start()
         try:
-            error, result, elapsed = run_failing(LibvirtBackend, conn, request(refs, phase, name))
+            with short_lease_calls():
+                error, result, elapsed = run_failing(LibvirtBackend, conn, request(refs, phase, name))
         finally:
             injector.join()
             watchdog.cancel()
             resume(pid)
         # the deadline, the first call's grace, and the lease read+write that give up on the hung daemon
-        assert elapsed < TIMEOUT + SYNC_GRACE_SECONDS + 2 * LEASE_CALL_SECONDS + 10, elapsed
+        assert elapsed < TIMEOUT + SYNC_GRACE_SECONDS + 2 * FAULT_LEASE_CALL_SECONDS + 10, elapsed
         assert error is not None, 'libvirtd %s under %s went unnoticed: %s' % (fault, phase, (result or {}).get('msg'))
         if error.kind == 'timeout':
             assert 'did not finish within %ds' % TIMEOUT in error.msg and 'check before retrying' in error.msg

@@ -16,11 +16,11 @@ from ansible_collections.savepoint.virt.plugins.module_utils._errors import (
     AmbiguousGuestError, AuthenticationError, CertificateError, GuestNotFoundError, InvalidRequestError,
     PartialFailureError, ProviderError, QuiesceUnavailableError, UnsupportedError,
 )
-from ansible_collections.savepoint.virt.plugins.module_utils._locking import LEASE_MARGIN_SECONDS
 from ansible_collections.savepoint.virt.plugins.module_utils._model import GuestRef, SnapshotSpec
 from ansible_collections.savepoint.virt.plugins.module_utils._ownership import make_marker
 from ansible_collections.savepoint.virt.plugins.module_utils._waiting import WaitPolicy
 
+from lease_margin import use_short_margin
 from services.vcsim import VcsimServer
 
 pytestmark = pytest.mark.vmware
@@ -410,6 +410,7 @@ def test_vcsim_killed_during_a_bulk_run_fails_clearly_and_a_rerun_converges():
 def test_vcsim_frozen_during_a_bulk_run_fails_within_the_timeout_and_a_rerun_converges(monkeypatch):
     """SIGSTOP: the server keeps its connections open and answers nothing (a hung vCenter)."""
     monkeypatch.setattr(vmware_module.session, 'HTTP_TIMEOUT', 3)
+    margin = use_short_margin(monkeypatch)  # the left leases expire within seconds, not a minute
     server = slow_vcsim()
     try:
         conn, refs = slow_vcsim_request(server)
@@ -431,7 +432,7 @@ def test_vcsim_frozen_during_a_bulk_run_fails_within_the_timeout_and_a_rerun_con
         # The server wakes up with whatever it did before it froze; the same request converges on that.
         # The frozen run could not release its leases (the connection was broken): the re-run waits for
         # them to expire (timeout + margin after they were taken) and takes them over, saying so.
-        first = run(conn, present(refs, 'frozen-set'), timeout=timeout + LEASE_MARGIN_SECONDS + 60)
+        first = run(conn, present(refs, 'frozen-set'), timeout=timeout + margin + 60)
         actions = [r['action'] for r in first['results']]
         assert set(actions) <= {'created', 'exists'} and 'exists' in actions
         assert any('took over a stale lease' in w for w in first['warnings']), first['warnings']
