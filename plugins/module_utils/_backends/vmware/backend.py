@@ -9,10 +9,10 @@ from typing import List, Optional
 
 from ..._errors import SavepointError
 from ..._waiting import Operation, ProgressCallback, WaitPolicy, pending
-from . import sdk, session
+from . import sdk
 from .lease import VmwareLeases
 from .snapshots import VmwareSnapshots
-from .tasks import TaskWaiter, apply_task_state, mark_lost
+from .tasks import apply_task_state, mark_lost
 
 
 class VmwareBackend(VmwareSnapshots, VmwareLeases):
@@ -67,8 +67,4 @@ class VmwareBackend(VmwareSnapshots, VmwareLeases):
         if self._broken is not None:
             mark_lost(ops, ConnectionError('the connection broke earlier in this task: %s' % self._broken))
             return
-
-        def broke(message: str) -> None:
-            self._broken = message
-        TaskWaiter(self.content.propertyCollector, self._socket_timeout, session.HTTP_TIMEOUT,
-                   broke).wait(ops, deadline, policy, progress, until_first)
+        self._task_waiter().wait(ops, deadline, policy, progress, until_first)

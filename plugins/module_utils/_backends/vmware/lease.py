@@ -52,7 +52,6 @@ from ..._model import Guest
 from ..._waiting import Operation, WaitPolicy
 from . import sdk
 from .session import HTTP_TIMEOUT, VmwareSession
-from .tasks import TaskWaiter
 
 LEASE_FOLDER = 'savepoint.virt lease %s'
 #: vSphere's limit for an inventory name
@@ -265,12 +264,8 @@ class VmwareLeases(VmwareSession):
                                                 id=task._moId)))  # pylint: disable=protected-access
         if ops:
             policy = WaitPolicy(timeout=HTTP_TIMEOUT)
-
-            def broke(message: str) -> None:
-                self._broken = message
             try:
-                TaskWaiter(self.content.propertyCollector, self._socket_timeout, HTTP_TIMEOUT, broke).wait(
-                    [op for _g, _d, op in ops], time.monotonic() + HTTP_TIMEOUT, policy)
+                self._task_waiter().wait([op for _g, _d, op in ops], time.monotonic() + HTTP_TIMEOUT, policy)
             except WaitTimeoutError:
                 pass   # each unfinished task says so below
         for guest, doing, op in ops:

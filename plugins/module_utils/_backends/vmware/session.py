@@ -16,6 +16,7 @@ from ..._errors import (
 )
 from . import sdk
 from .sdk import NETWORK_ERRORS, fault_message, load_pyvmomi, parse_bool, translate
+from .tasks import TaskWaiter
 
 #: socket timeout of every SOAP call (a vCenter that stops answering must not hang a play)
 HTTP_TIMEOUT = 60
@@ -238,6 +239,13 @@ class VmwareSession(SnapshotBackend):
 
     def _stub(self) -> Any:
         return self.si._stub  # pylint: disable=protected-access
+
+    def _task_waiter(self) -> TaskWaiter:
+        """The task waiter on this session's property collector: bounds the socket's read timeout while it
+        waits, and a broken connection it hears of stops this session from starting anything more."""
+        def broke(message: str) -> None:
+            self._broken = message
+        return TaskWaiter(self.content.propertyCollector, self._socket_timeout, HTTP_TIMEOUT, broke)
 
     def _socket_timeout(self, seconds: float) -> None:
         """Best effort: bound the read timeout of the stub's HTTP connections (pyVmomi has no API for it)."""
