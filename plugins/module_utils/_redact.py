@@ -101,9 +101,12 @@ def _redact_text(text: str, ordered: List[str]) -> str:
     return _KEY_VALUE.sub(_mask_key_value, text)
 
 
+_SECRET_KEY = re.compile(r'(?:^|.*_)(?:%s)$' % '|'.join(re.escape(k) for k in SECRET_KEYS), re.DOTALL)
+
+
 def _secret_key(key: Any) -> bool:
-    name = str(key).lower()
-    return any(name == k or name.endswith('_' + k) for k in SECRET_KEYS)
+    """A dict key that names a secret: one of SECRET_KEYS, alone or after an underscore (``os_password``)."""
+    return _SECRET_KEY.match(str(key).lower()) is not None
 
 
 def redact(value: Any, secrets: Optional[Iterable[str]] = None) -> Any:

@@ -258,7 +258,7 @@ class VmwareLeases(VmwareSession):
     def leases_taken(self, guests: List[Guest]) -> None:
         """Read the guests again now that no other run acts on them (one call for all): what the lookup
         read before may be another run's past (its snapshot, its revert's power state)."""
-        props = self._read_vms([g.handle for g in guests], 'reading the guests again under their leases')
+        props = self._read_vms([g.handle for g in guests], 'reading the guests again under their leases', again=True)
         for guest in guests:
             if guest.id not in props:
                 raise GuestNotFoundError("vmware guest '%s' (id %s) has gone" % (guest.name, guest.id))
