@@ -157,3 +157,18 @@ def test_entries_a_second_run_sees_the_first_a_stale_one_goes_only_as_read_a_los
         assert list(_entries(inventory)) == ['spl1 9 9 heir0000000 who']
         assert heir.release_leases(mine) == {}
     assert _entries(inventory) == {}
+
+
+def test_an_entry_whose_claim_fails_half_way_is_removed_again(inventory, conn, monkeypatch):
+    """The keeper holds nothing until claim_leases returns, so a claim that fails after writing its entry (here:
+    the read of the registry) must remove it itself, or it would block those VMs until it expired."""
+    vms = [inventory.new_vm() for _index in range(2)]
+    with VmwareBackend(conn) as backend:
+        guests = [backend.find_guest(GuestRef(name=vm.name)) for vm in vms]
+
+        def broken(registries):
+            raise ProviderError('reading the lease registry failed: the server went away')
+        monkeypatch.setattr(backend, '_read_registries', broken)
+        with pytest.raises(ProviderError, match='went away'):
+            backend.claim_leases(guests, 'spl1 7 7 half0000000 who')
+    assert 'spl1 7 7 half0000000 who' not in _entries(inventory)

@@ -164,7 +164,15 @@ class VmwareLeases(VmwareSession):
     # -- the entries protocol -------------------------------------------------------------
     def claim_leases(self, guests: List[Guest], text: str) -> Dict[str, List[str]]:
         """Write this run's entry for ``guests`` (one per datacenter), then read the registries: guest id ->
-        the names (lease texts) of the other entries that cover it."""
+        the names (lease texts) of the other entries that cover it. On any error the entries written here
+        are removed again before it is raised (the keeper holds nothing yet, so it would not release them)."""
+        try:
+            return self._claim(guests, text)
+        except BaseException:
+            self._release_entries(sorted(self._entries))
+            raise
+
+    def _claim(self, guests: List[Guest], text: str) -> Dict[str, List[str]]:
         for key, (parent, group) in sorted(self._by_parent(guests).items()):
             if key in self._entries:
                 raise ProviderError('vmware: this run already holds a lease entry in the datacenter of guest '
@@ -315,17 +323,21 @@ class VmwareLeases(VmwareSession):
         """Destroy this run's entries that cover ``guests`` (the whole entry: the keeper releases all its
         guests at once), all tasks waited for together; guest id -> why it could not be (an entry already
         gone is released: another run removed it)."""
-        keys = sorted({self._lease_parent(g)._moId for g in guests})  # pylint: disable=protected-access
+        key_of = {g.id: self._lease_parent(g)._moId for g in guests}  # pylint: disable=protected-access
+        problems = self._release_entries(sorted(set(key_of.values())))
+        return {gid: problems[key] for gid, key in key_of.items() if key in problems}
+
+    def _release_entries(self, keys: List[str]) -> Dict[str, str]:
+        """Destroy this run's entries in these datacenters (VM folder moids), waited for together: key -> why
+        one could not be."""
         starts = []
         for key in keys:
             if key in self._entries:
                 entry, _text, ids = self._entries.pop(key)
                 starts.append((Guest(id=key, name=key), entry.Destroy_Task,
                                'releasing the lease entry of %d guests' % len(ids)))
-        problems = {key: error.msg for key, error in self._lease_tasks(starts).items()
-                    if error is not None and not isinstance(error, GuestNotFoundError)}
-        return {g.id: problems[k] for g in guests
-                for k in [self._lease_parent(g)._moId] if k in problems}  # pylint: disable=protected-access
+        return {key: error.msg for key, error in self._lease_tasks(starts).items()
+                if error is not None and not isinstance(error, GuestNotFoundError)}
 
     @staticmethod
     def _lost(guest: Guest) -> ProviderError:
