@@ -41,6 +41,14 @@ reads the trees until after it has read them back (look, decide, act).
   gets it whatever the timing; the lease text stored beside it says who and
   until when. A stale one is taken over by removing exactly the lease that was
   read (``stale``) and claiming again, so of two heirs only one wins.
+- Races, entries (VMware, ``lease_entries = True``): a run writes ONE entry naming
+  all its guests (``claim_leases``: the lease text and the guest list, in one
+  place per datacenter), and only then reads every other run's entry. Of two
+  runs whose sets overlap at least one sees the other (each writes before it
+  reads, on a linearizable store), so no settle is needed; a run that sees a
+  live entry of another removes its own, waits and starts again (like a lost
+  register), one that sees an expired one removes exactly that entry
+  (``drop_leases``) and warns. The cost is per run, not per guest.
 - Guests are locked in id order, so two multi-guest runs cannot deadlock.
 - Check mode writes no lease; it only warns when another run holds one.
 """
@@ -175,6 +183,8 @@ class LeaseKeeper:
         self.unlocked: Dict[str, str] = {}
         self.warnings: List[str] = []
         self.acquired_at = ''
+        #: check mode on an entries backend: the other runs' entries, read once for all guests
+        self._others_read: Optional[Dict[str, List[str]]] = None
 
     @property
     def enabled(self) -> bool:
@@ -193,6 +203,27 @@ class LeaseKeeper:
     @property
     def _mutex(self) -> bool:
         return bool(getattr(self.backend, 'lease_mutex', False))
+
+    @property
+    def _entries(self) -> bool:
+        return bool(getattr(self.backend, 'lease_entries', False))
+
+    def _check_mode_leases(self, guest: Guest, guests: List[Guest]) -> List[Lease]:
+        """The leases another run may hold on ``guest`` (read only; entries read once for all guests)."""
+        if not self._entries:
+            lease = self._read(guest)[0]
+            return [lease] if lease is not None else []
+        if self._others_read is None:
+            self._others_read = self.backend.other_leases(guests)
+        leases = []
+        for raw in self._others_read.get(guest.id, []):
+            try:
+                lease = Lease.decode(raw)
+            except (ValueError, TypeError, KeyError):
+                continue
+            if lease is not None:
+                leases.append(lease)
+        return leases
 
     def _unlock(self, guest: Guest, exc: SavepointError) -> None:
         self.unlocked[guest.id] = exc.msg
@@ -228,13 +259,16 @@ class LeaseKeeper:
         ordered = sorted(guests, key=lambda g: g.id)
         if self.check_mode:
             for guest in ordered:
-                lease, _problem = self._read(guest)
-                if lease is not None and lease.run != self.run and not lease.expired(self.now()):
-                    self.warnings.append("guest '%s' is in use by %s; a real run would wait for it"
-                                         % (guest.name, lease.describe()))
+                for lease in self._check_mode_leases(guest, ordered):
+                    if lease.run != self.run and not lease.expired(self.now()):
+                        self.warnings.append("guest '%s' is in use by %s; a real run would wait for it"
+                                             % (guest.name, lease.describe()))
+                        break
             return
         try:
-            if self._mutex:
+            if self._entries:
+                self._acquire_all_entries(ordered)
+            elif self._mutex:
                 self._acquire_all_mutex(ordered)
             else:
                 self._acquire_all(ordered)
@@ -379,6 +413,45 @@ class LeaseKeeper:
                 return
             delay = self._wait_for(busy, deadline, said, delay,
                                    unknown='another run holds the lease but has not written who it is')
+
+    def _acquire_all_entries(self, guests: List[Guest]) -> None:
+        """All leases or none, with a backend that stores one entry per run (see the module docstring):
+        write it, read the others; a live one of another run on any guest: remove ours, wait, again."""
+        deadline = self.clock() + self.timeout
+        said: set = set()
+        delay = 0.5
+        while True:
+            others = self.backend.claim_leases(guests, self._text())
+            self.held = list(guests)
+            written = self.clock()
+            for guest in guests:
+                self.written[guest.id] = written
+            busy: Optional[tuple] = None
+            stale: Dict[str, tuple] = {}    # entry text -> (first guest of ours it covers, note, lease)
+            taken: List[tuple] = []
+            for guest in guests:
+                for raw in others.get(guest.id, []):
+                    try:
+                        lease = Lease.decode(raw)
+                    except (ValueError, TypeError, KeyError) as exc:
+                        lease, note = None, 'unreadable lease (%s)' % exc
+                    else:
+                        note = None if lease is not None else 'a lease without details'
+                    if lease is not None and lease.run == self.run:
+                        continue   # this run's own, an earlier attempt's release could not remove it
+                    if lease is not None and not lease.expired(self.now()):
+                        busy = (guest, lease)
+                        break
+                    stale.setdefault(raw, (guest, note, lease))
+                    taken.append((guest, note, lease))
+                if busy is not None:
+                    break
+            if busy is None:
+                if stale:
+                    self.backend.drop_leases(sorted(stale))
+                self._took_over(taken)
+                return
+            delay = self._wait_for(busy, deadline, said, delay)
 
     def renew(self) -> None:
         """Push the expiry of every held lease with less than ``timeout + margin`` left forward (before a
