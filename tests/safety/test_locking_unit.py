@@ -265,7 +265,7 @@ def test_lease_text_is_shortened_to_a_store_limit_and_still_decodes(who):
     back = Lease.decode(text)
     assert back.run == lease.run and back.expires_at == lease.expires_at
     # JSON with the whole who where it fits; else the compact line, who made safe and cut to fit
-    from ansible_collections.savepoint.virt.plugins.module_utils._locking import _UNSAFE
+    from ansible_collections.savepoint.virt.plugins.module_utils._lease import _UNSAFE
     assert back.who == who or (not text.startswith('{') and who.translate(_UNSAFE).startswith(back.who))
     assert lease.encode() == json.dumps(asdict(lease), sort_keys=True)
 
