@@ -335,8 +335,8 @@ def test_a_member_with_one_lease_entry_per_run_is_held_in_memory_in_a_set_across
     cls = composite_for([other, Entries])
     with cls({}) as backend:
         assert not getattr(backend, 'lease_entries', False) and backend.supports_leases is (second == 'alpha')
-        result = SnapshotEngine(backend, wait_policy=policy()).run(present('pre', refs((second, '%s1' % second[0]),
-                                                                                     ('entries', 'e1'))))
+        guests = refs((second, '%s1' % second[0]), ('entries', 'e1'))
+        result = SnapshotEngine(backend, wait_policy=policy()).run(present('pre', guests))
     assert [r['action'] for r in result['results']] == ['created', 'created']
 
 
