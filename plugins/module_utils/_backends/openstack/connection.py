@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..._errors import ConnectionFailedError, GuestNotFoundError, InvalidRequestError, MissingLibraryError, \
@@ -212,6 +213,11 @@ class SessionMixin:
     where: str = ''
     _compute_max: Optional[Tuple[int, int]] = None
     _volume_max: Optional[Tuple[int, int]] = None
+    #: how many times this backend has written a lease (lease.py): a server read started before the last
+    #: lease write says nothing about the lease
+    _lease_writes: int = 0
+    #: server id -> (time.monotonic() the read started, _lease_writes then, the server's metadata)
+    _server_reads: Optional[Dict[str, Tuple[float, int, Dict[str, str]]]] = None
 
     def _where(self) -> str:
         return self.where or self.settings.given_where()
@@ -263,8 +269,14 @@ class SessionMixin:
             raise translate(exc, doing, not_found)
 
     def _server(self, server_id: str) -> Any:
-        return self._call(lambda: self.conn.compute.get_server(server_id), 'reading server %s' % server_id,
-                          GuestNotFoundError)
+        started, writes = time.monotonic(), self._lease_writes
+        server = self._call(lambda: self.conn.compute.get_server(server_id), 'reading server %s' % server_id,
+                            GuestNotFoundError)
+        # Kept for the lease release (lease.py recent_lease), which can then skip a read of its own.
+        if self._server_reads is None:
+            self._server_reads = {}
+        self._server_reads[server_id] = (started, writes, dict(getattr(server, 'metadata', None) or {}))
+        return server
 
     def _max_microversion(self, service: str, floor: Tuple[int, int]) -> Tuple[int, int]:
         def read() -> Tuple[int, int]:
