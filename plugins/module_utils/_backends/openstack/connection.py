@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..._errors import ConnectionFailedError, GuestNotFoundError, InvalidRequestError, MissingLibraryError, \
     SavepointError, SnapshotNotFoundError
@@ -277,6 +278,33 @@ class SessionMixin:
             self._server_reads = {}
         self._server_reads[server_id] = (started, writes, dict(getattr(server, 'metadata', None) or {}))
         return server
+
+    def _server_meanwhile(self, server_id: str) -> Callable[[], Any]:
+        """Start reading a server beside the caller's next call (one round trip less in a row); returns
+        what waits for that read and gives the server, or raises its error as ``_server`` would.
+
+        The read runs in a thread on the same connection, as openstacksdk itself sends object-store
+        segments from its connection's pool executor: keystoneauth's session takes one pooled HTTP
+        connection per request (urllib3's pool is thread-safe), the token and the endpoints were fetched
+        before, and the read shares no SDK resource object with the caller. It is a daemon thread: a run
+        that is cut off does not wait for a read whose result no one needs."""
+        outcome: Dict[str, Any] = {}
+
+        def read() -> None:
+            try:
+                outcome['server'] = self._server(server_id)
+            except BaseException as exc:  # pylint: disable=broad-except  # raised again in the caller
+                outcome['error'] = exc
+
+        worker = threading.Thread(target=read, name='savepoint-read-server', daemon=True)
+        worker.start()
+
+        def result() -> Any:
+            worker.join()
+            if 'error' in outcome:
+                raise outcome['error']
+            return outcome['server']
+        return result
 
     def _max_microversion(self, service: str, floor: Tuple[int, int]) -> Tuple[int, int]:
         def read() -> Tuple[int, int]:
