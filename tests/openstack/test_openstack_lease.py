@@ -120,8 +120,7 @@ def test_a_user_the_policy_forbids_metadata_writes_gets_a_clear_error(servers, s
     assert KEY not in metadata(sdk, server)
 
 
-def test_the_release_after_a_create_uses_the_last_polls_server_read_and_removes_the_lease(servers, sdk, runner,
-                                                                                        monkeypatch):
+def test_the_release_after_a_create_uses_the_last_polls_server_read(servers, sdk, runner, monkeypatch):
     """The create's last poll read the server (metadata included) moments before: the release removes the
     lease on that read instead of reading the server once more, and the lease is gone."""
     server = servers.boot()
