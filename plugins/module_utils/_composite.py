@@ -19,10 +19,10 @@ and this class sends each call to the backend of the guest's provider:
   every write was already started, so the total is about the slowest provider's,
   and each provider keeps its own waiter (vSphere's property collector,
   OpenStack's polling). A group that fails does not stop the others being waited for;
-- leases: members with write/settle/read-back lease storage (libvirt) store them; for the
-  others (no storage, or VMware's atomic-claim leases, which one request's lease keeper cannot
-  mix with libvirt's protocol) the lease is kept in memory for this run, which is exactly "no
-  lease" (they rely on the provider's own serialisation).
+- leases: members with write/settle/read-back lease storage (libvirt, OpenStack) store them; for
+  the others (no storage, or VMware's one entry per run, which one request's lease keeper cannot
+  mix with the per-guest protocols) the lease is kept in memory for this run, which is exactly
+  "no lease" (they rely on the provider's own serialisation).
 
 Like every backend this knows nothing of Ansible: plain values in, _errors out.
 """
@@ -126,16 +126,21 @@ class CompositeBackend(SnapshotBackend):
 
     # -- leases ------------------------------------------------------------------------
     # One LeaseKeeper serves the whole request with ONE protocol: write/settle/read back (libvirt)
-    # or an atomic claim (VMware, ``lease_mutex``). The composite uses the claim protocol when every
+    # or an atomic per-guest claim (``lease_mutex``). The composite uses the claim protocol when every
     # member with lease storage has it, else write/read-back; members that do not fit the protocol
     # in use (VMware next to libvirt or OpenStack) or have no storage are held in memory for this
     # run -- exactly "no lease": they rely on the provider's own serialisation (KNOWN LIMITATION).
+    # A member that keeps one entry per run (VMware, ``lease_entries``) takes all its guests at once, which
+    # neither per-guest protocol can drive: it is held in memory too.
+    def _storing(self) -> List[Type[SnapshotBackend]]:
+        return [m for m in self.members if m.supports_leases and not getattr(m, 'lease_entries', False)]
+
     def _mutex_mode(self) -> bool:
-        storing = [m for m in self.members if m.supports_leases]
+        storing = self._storing()
         return bool(storing) and all(getattr(m, 'lease_mutex', False) for m in storing)
 
     def _stores(self, cls: Type[SnapshotBackend]) -> bool:
-        return bool(cls.supports_leases) and bool(getattr(cls, 'lease_mutex', False)) == self._mutex_mode()
+        return cls in self._storing() and bool(getattr(cls, 'lease_mutex', False)) == self._mutex_mode()
 
     @property
     def supports_leases(self) -> bool:  # type: ignore[override]

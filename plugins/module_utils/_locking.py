@@ -41,6 +41,14 @@ reads the trees until after it has read them back (look, decide, act).
   gets it whatever the timing; the lease text stored beside it says who and
   until when. A stale one is taken over by removing exactly the lease that was
   read (``stale``) and claiming again, so of two heirs only one wins.
+- Races, entries (VMware, ``lease_entries = True``): a run writes ONE entry naming
+  all its guests (``claim_leases``: the lease text and the guest list, in one
+  place per datacenter), and only then reads every other run's entry. Of two
+  runs whose sets overlap at least one sees the other (each writes before it
+  reads, on a linearizable store), so no settle is needed; a run that sees a
+  live entry of another removes its own, waits and starts again (like a lost
+  register), one that sees an expired one removes exactly that entry
+  (``drop_leases``) and warns. The cost is per run, not per guest.
 - Guests are locked in id order, so two multi-guest runs cannot deadlock.
 - Check mode writes no lease; it only warns when another run holds one.
 """
@@ -49,18 +57,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import getpass
-import json
-import os
 import random
-import socket
 import time
-import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._errors import SavepointError, UnsupportedError
-from ._model import Guest, from_iso, to_iso, utcnow
+from ._lease import Lease, run_identity
+from ._model import Guest, to_iso, utcnow
 
 LEASE_MARGIN_SECONDS = 60.0
 #: a lease written this recently is not renewed before a round; its expiry has this much on top
@@ -70,8 +74,6 @@ MAX_POLL_SECONDS = 5.0
 #: a mutex held without its lease text this long (by this run's watch) is taken over: the text is written
 #: right after the mutex is taken, so only a run that died in between leaves it so
 DETAILLESS_GRACE_SECONDS = 10.0
-COMPACT_PREFIX = 'spl1 '
-_UNSAFE = str.maketrans({'/': '_', '\\': '_', '%': '_', '\n': ' ', '\r': ' ', '\t': ' '})
 
 
 class GuestBusyError(SavepointError):
@@ -85,71 +87,6 @@ class LeaseUnavailableError(SavepointError):
     also refuse deleting the snapshots of a broken guest, and what the provider refuses to store it will
     mostly refuse to snapshot or rebuild as well."""
     kind = 'provider_error'
-
-
-@dataclass
-class Lease:
-    run: str            # unique id of the holding run
-    who: str            # what a human needs to find that run
-    acquired_at: str
-    expires_at: str
-
-    def encode(self, limit: Optional[int] = None) -> str:
-        """The lease as text: JSON where it fits the store's limit (``lease_max_chars``; Nova's metadata
-        values hold 255), else one compact line of at most ``limit`` characters (a VMware folder name):
-        ``spl1 <expires epoch> <acquired epoch> <run> <who>``, who cut to fit. Raises ValueError when even
-        the compact line without ``who`` does not fit."""
-        text = json.dumps(asdict(self), sort_keys=True)
-        if not limit or len(text) <= limit:
-            return text
-        head = '%s%d %d %s ' % (COMPACT_PREFIX, from_iso(self.expires_at).timestamp(),
-                                from_iso(self.acquired_at).timestamp(), self.run)
-        if len(head.rstrip()) > limit:
-            raise ValueError('the lease text needs %d characters, the store holds at most %d'
-                             % (len(head.rstrip()), limit))
-        return (head + self.who.translate(_UNSAFE))[:limit].rstrip()
-
-    @classmethod
-    def decode(cls, text: Optional[str]) -> Optional['Lease']:
-        """The lease in ``text``; None when there is none. Raises ValueError for an unreadable one."""
-        if text is None or not text.strip():
-            return None
-        if text.startswith(COMPACT_PREFIX):
-            parts = text[len(COMPACT_PREFIX):].split(' ', 3)
-            if len(parts) < 3:
-                raise ValueError('a compact lease needs expiry, start and run')
-
-            def stamp(value: str) -> Optional[str]:
-                return to_iso(datetime.datetime.fromtimestamp(int(value), datetime.timezone.utc))
-            return cls(run=parts[2], who=parts[3] if len(parts) > 3 else '', acquired_at=stamp(parts[1]),
-                       expires_at=stamp(parts[0]))
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError('not a JSON object')
-        lease = cls(**{k: str(data[k]) for k in ('run', 'who', 'acquired_at', 'expires_at')})
-        from_iso(lease.expires_at)  # must parse
-        return lease
-
-    def expired(self, now: datetime.datetime) -> bool:
-        return from_iso(self.expires_at) <= now
-
-    def describe(self) -> str:
-        return 'run %s (%s, since %s, lease expires %s)' % (self.run, self.who, self.acquired_at, self.expires_at)
-
-
-def run_identity(what: str = '') -> tuple:
-    """(run id, who) of this process."""
-    host = socket.gethostname()
-    try:
-        user = getpass.getuser()
-    except Exception:  # no user name in a minimal container
-        user = str(os.getuid())
-    # Unique on its own (host and pid are in ``who``), and short enough for a compact lease.
-    run = uuid.uuid4().hex[:12]
-    job = os.environ.get('JOB_ID') or os.environ.get('AWX_JOB_ID')
-    who = '%s@%s pid %d%s%s' % (user, host, os.getpid(), ' job %s' % job if job else '',
-                                ' %s' % what if what else '')
-    return run, who
 
 
 class LeaseKeeper:
@@ -175,6 +112,8 @@ class LeaseKeeper:
         self.unlocked: Dict[str, str] = {}
         self.warnings: List[str] = []
         self.acquired_at = ''
+        #: check mode on an entries backend: the other runs' entries, read once for all guests
+        self._others_read: Optional[Dict[str, List[str]]] = None
 
     @property
     def enabled(self) -> bool:
@@ -193,6 +132,27 @@ class LeaseKeeper:
     @property
     def _mutex(self) -> bool:
         return bool(getattr(self.backend, 'lease_mutex', False))
+
+    @property
+    def _entries(self) -> bool:
+        return bool(getattr(self.backend, 'lease_entries', False))
+
+    def _check_mode_leases(self, guest: Guest, guests: List[Guest]) -> List[Lease]:
+        """The leases another run may hold on ``guest`` (read only; entries read once for all guests)."""
+        if not self._entries:
+            lease = self._read(guest)[0]
+            return [lease] if lease is not None else []
+        if self._others_read is None:
+            self._others_read = self.backend.other_leases(guests)
+        leases = []
+        for raw in self._others_read.get(guest.id, []):
+            try:
+                lease = Lease.decode(raw)
+            except (ValueError, TypeError, KeyError):
+                continue
+            if lease is not None:
+                leases.append(lease)
+        return leases
 
     def _unlock(self, guest: Guest, exc: SavepointError) -> None:
         self.unlocked[guest.id] = exc.msg
@@ -251,13 +211,16 @@ class LeaseKeeper:
         ordered = sorted(guests, key=lambda g: g.id)
         if self.check_mode:
             for guest in ordered:
-                lease, _problem = self._read(guest)
-                if lease is not None and lease.run != self.run and not lease.expired(self.now()):
-                    self.warnings.append("guest '%s' is in use by %s; a real run would wait for it"
-                                         % (guest.name, lease.describe()))
+                for lease in self._check_mode_leases(guest, ordered):
+                    if lease.run != self.run and not lease.expired(self.now()):
+                        self.warnings.append("guest '%s' is in use by %s; a real run would wait for it"
+                                             % (guest.name, lease.describe()))
+                        break
             return
         try:
-            if self._mutex:
+            if self._entries:
+                self._acquire_all_entries(ordered)
+            elif self._mutex:
                 self._acquire_all_mutex(ordered)
             else:
                 self._acquire_all(ordered)
@@ -402,6 +365,45 @@ class LeaseKeeper:
                 return
             delay = self._wait_for(busy, deadline, said, delay,
                                    unknown='another run holds the lease but has not written who it is')
+
+    def _acquire_all_entries(self, guests: List[Guest]) -> None:
+        """All leases or none, with a backend that stores one entry per run (see the module docstring):
+        write it, read the others; a live one of another run on any guest: remove ours, wait, again."""
+        deadline = self.clock() + self.timeout
+        said: set = set()
+        delay = 0.5
+        while True:
+            others = self.backend.claim_leases(guests, self._text())
+            self.held = list(guests)
+            written = self.clock()
+            for guest in guests:
+                self.written[guest.id] = written
+            busy: Optional[tuple] = None
+            stale: Dict[str, tuple] = {}    # entry text -> (first guest of ours it covers, note, lease)
+            taken: List[tuple] = []
+            for guest in guests:
+                for raw in others.get(guest.id, []):
+                    try:
+                        lease = Lease.decode(raw)
+                    except (ValueError, TypeError, KeyError) as exc:
+                        lease, note = None, 'unreadable lease (%s)' % exc
+                    else:
+                        note = None if lease is not None else 'a lease without details'
+                    if lease is not None and lease.run == self.run:
+                        continue   # this run's own, an earlier attempt's release could not remove it
+                    if lease is not None and not lease.expired(self.now()):
+                        busy = (guest, lease)
+                        break
+                    stale.setdefault(raw, (guest, note, lease))
+                    taken.append((guest, note, lease))
+                if busy is not None:
+                    break
+            if busy is None:
+                if stale:
+                    self.backend.drop_leases(sorted(stale))
+                self._took_over(taken)
+                return
+            delay = self._wait_for(busy, deadline, said, delay)
 
     def renew(self) -> None:
         """Push the expiry of every held lease with less than ``timeout + margin`` left forward (before a

@@ -20,7 +20,7 @@ What is masked:
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, List, Optional, Set
+from typing import Any, Iterable, List, Optional
 from urllib.parse import unquote
 
 MASK = '********'
@@ -46,6 +46,9 @@ _PROSE = frozenset(('is', 'must', 'missing', 'required', 'not', 'none', 'null', 
                     'unset', 'no', 'of', 'for', 'and', 'or', 'the', 'a', 'an', 'true', 'false', MASK))
 #: shorter known values are not masked by substring: masking "a" or "1" everywhere would garble every message.
 MIN_SECRET_LENGTH = 3
+# Every match of the three patterns above contains one of these (case-insensitive): a text without any needs
+# none of them run. A 1,000-guest result holds some 50,000 strings, almost all of them names and dates.
+_MAYBE_SECRET = re.compile('|'.join(['://', 'auth', 'cookie'] + [re.escape(k) for k in SECRET_KEYS]), re.IGNORECASE)
 
 
 def mask_uri(text: str) -> str:
@@ -74,21 +77,36 @@ def _mask_key_value(match: 're.Match[str]') -> str:
     return '%s%s%s' % (match.group('key'), match.group('sep'), MASK)
 
 
+def _longest_first(secrets: Optional[Iterable[str]]) -> List[str]:
+    """The known secrets worth masking, longest first (so a secret that contains another goes whole)."""
+    return sorted({s for s in (secrets or ()) if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH},
+                  key=len, reverse=True)
+
+
 def redact_text(text: str, secrets: Optional[Iterable[str]] = None) -> str:
     """``text`` with URI userinfo, secret key values, auth headers and the known ``secrets`` masked."""
+    return _redact_text(text, _longest_first(secrets))
+
+
+def _redact_text(text: str, ordered: List[str]) -> str:
     if not text:
         return text
-    for secret in sorted({s for s in (secrets or ()) if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH},
-                         key=len, reverse=True):
-        text = text.replace(secret, MASK)
+    for secret in ordered:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    if not _MAYBE_SECRET.search(text):
+        return text
     text = mask_uri(text)
     text = _AUTH_HEADER.sub(lambda m: m.group('key') + MASK, text)
     return _KEY_VALUE.sub(_mask_key_value, text)
 
 
+_SECRET_KEY = re.compile(r'(?:^|.*_)(?:%s)$' % '|'.join(re.escape(k) for k in SECRET_KEYS), re.DOTALL)
+
+
 def _secret_key(key: Any) -> bool:
-    name = str(key).lower()
-    return any(name == k or name.endswith('_' + k) for k in SECRET_KEYS)
+    """A dict key that names a secret: one of SECRET_KEYS, alone or after an underscore (``os_password``)."""
+    return _SECRET_KEY.match(str(key).lower()) is not None
 
 
 def redact(value: Any, secrets: Optional[Iterable[str]] = None) -> Any:
@@ -97,13 +115,12 @@ def redact(value: Any, secrets: Optional[Iterable[str]] = None) -> Any:
     A dict entry whose key names a secret (``password``, ``auth_token``, ...) is
     masked whole when it holds a string; other strings are redacted by text.
     """
-    known: Set[str] = set(secrets or ())
-    return _redact(value, known)
+    return _redact(value, _longest_first(secrets))
 
 
-def _redact(value: Any, secrets: Set[str]) -> Any:
+def _redact(value: Any, secrets: List[str]) -> Any:
     if isinstance(value, str):
-        return redact_text(value, secrets)
+        return _redact_text(value, secrets)
     if isinstance(value, dict):
         return {key: (MASK if _secret_key(key) and isinstance(item, str) and item else _redact(item, secrets))
                 for key, item in value.items()}

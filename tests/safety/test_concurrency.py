@@ -21,7 +21,7 @@ import libvirt
 import pytest
 
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.libvirt import LEASE_NAMESPACE
-from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware.lease import LEASE_FOLDER
+from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware.lease import REGISTRY_FOLDER
 from ansible_collections.savepoint.virt.plugins.module_utils._locking import LEASE_MARGIN_SECONDS, Lease
 
 from safety.runs import Run
@@ -87,8 +87,8 @@ class LibvirtTarget:
 
 
 class VcsimTarget:
-    """VMs of a vcsim; the lease is the folder 'savepoint.virt lease <moid>' in the datacenter's VM folder,
-    its one child folder named with the lease text."""
+    """VMs of a vcsim; the lease is the entry of the run in the registry folder 'savepoint.virt leases' of
+    the datacenter's VM folder: a folder named with the lease text whose children name the VMs' moids."""
 
     kills_before_the_call = False
 
@@ -123,12 +123,12 @@ class VcsimTarget:
         return checked_tree(names, parents)
 
     def lease_of(self, name):
-        folder = self.inventory.content.searchIndex.FindChild(
-            self.inventory.dc.vmFolder, LEASE_FOLDER % self.vms[name]._moId)  # pylint: disable=protected-access
-        if folder is None:
-            return None
-        children = list(folder.childEntity)
-        return children[0].name if children else ''
+        registry = self.inventory.content.searchIndex.FindChild(self.inventory.dc.vmFolder, REGISTRY_FOLDER)
+        moid = self.vms[name]._moId  # pylint: disable=protected-access
+        for entry in (registry.childEntity if registry is not None else []):
+            if any(moid in child.name.split() for child in entry.childEntity):
+                return entry.name
+        return None
 
     def close(self):
         self.inventory.destroy_made()

@@ -265,7 +265,7 @@ def test_lease_text_is_shortened_to_a_store_limit_and_still_decodes(who):
     back = Lease.decode(text)
     assert back.run == lease.run and back.expires_at == lease.expires_at
     # JSON with the whole who where it fits; else the compact line, who made safe and cut to fit
-    from ansible_collections.savepoint.virt.plugins.module_utils._locking import _UNSAFE
+    from ansible_collections.savepoint.virt.plugins.module_utils._lease import _UNSAFE
     assert back.who == who or (not text.startswith('{') and who.translate(_UNSAFE).startswith(back.who))
     assert lease.encode() == json.dumps(asdict(lease), sort_keys=True)
 
@@ -358,6 +358,203 @@ def test_bulk_hooks_renew_and_release_all_at_once_and_report_what_was_not_releas
     assert store.leases == {}
     assert [w for w in k.warnings if 'could not release' in w] == [
         "guest 'web2': could not release the lease of this run (the server went away); it expires by itself"]
+
+
+# -- an entries store (VMware's registry): one entry per run, written before the others are read ------------
+class EntriesStore:
+    """One run's session on a registry of entries (shared between sessions, as VMware's is): entry name (the
+    lease text) -> the guest ids it covers. ``session()`` opens another run's session on the same registry."""
+
+    supports_leases = True
+    lease_entries = True
+    lease_max_chars = 80
+
+    def __init__(self, shared=None):
+        self.shared = shared if shared is not None else {'entries': {}, 'claims': 0, 'drops': []}
+        self.mine = None   # the name of the entry this session wrote
+        self.before_read = None   # a hook run between a claim's write and its read (another run's step)
+
+    def session(self):
+        return EntriesStore(self.shared)
+
+    @property
+    def entries(self):
+        return self.shared['entries']
+
+    @property
+    def claims(self):
+        return self.shared['claims']
+
+    @property
+    def drops(self):
+        return self.shared['drops']
+
+    def claim_leases(self, guests, text):
+        self.shared['claims'] += 1
+        assert len(text) <= self.lease_max_chars
+        assert self.mine is None, 'an entry claimed twice without a release'
+        self.entries[text] = {g.id for g in guests}
+        self.mine = text
+        if self.before_read is not None:
+            hook, self.before_read = self.before_read, None
+            hook()
+        return self.other_leases(guests)
+
+    def other_leases(self, guests):
+        found = {}
+        for guest in guests:
+            names = sorted(n for n, ids in self.entries.items() if guest.id in ids and n != self.mine)
+            if names:
+                found[guest.id] = names
+        return found
+
+    def drop_leases(self, names):
+        self.drops.append(list(names))
+        for name in names:
+            self.entries.pop(name, None)
+
+    def renew_leases(self, guests, text):
+        if self.mine not in self.entries:
+            return {g.id: GuestBusyError('the lease of this run is gone') for g in guests}
+        self.entries[text] = self.entries.pop(self.mine)
+        self.mine = text
+        return {}
+
+    def release_leases(self, guests):
+        if self.mine is not None:
+            self.entries.pop(self.mine, None)
+            self.mine = None
+        return {}
+
+
+def test_entries_exclude_a_second_run_and_name_it_having_written_nothing_it_keeps():
+    store, clock = EntriesStore(), Clock()
+    first = keeper(store, clock)
+    first.acquire(GUESTS)
+    assert list(store.entries.values()) == [{'a', 'b'}] and store.claims == 1   # one entry for all guests
+    second = keeper(store.session(), clock, timeout=5)
+    with pytest.raises(GuestBusyError) as err:
+        second.acquire([GUESTS[0], Guest(id='c', name='web3')])
+    assert first.run in err.value.msg and 'nothing was changed' in err.value.msg
+    assert second.held == [] and [n.split()[3] for n in store.entries] == [first.run]   # its own entry removed
+    assert store.claims > 2   # it waited and tried again before giving up
+    first.release()
+    assert store.entries == {}
+
+
+def test_entries_of_disjoint_sets_do_not_wait_for_each_other():
+    store, clock = EntriesStore(), Clock()
+    first, second = keeper(store, clock), keeper(store.session(), clock)
+    first.acquire(GUESTS[:1])
+    second.acquire(GUESTS[1:])
+    assert clock.t == 0 and len(store.entries) == 2
+
+
+def test_entries_two_runs_writing_at_once_never_both_hold():
+    """Another run writes its entry between this run's write and read: this run sees it and backs off (its own
+    entry removed while it waits), and holds once the other has released."""
+    store, clock = EntriesStore(), Clock()
+    other = store.session()
+    first, second = keeper(store, clock, timeout=30), keeper(other, clock, timeout=30)
+    store.before_read = lambda: other.claim_leases(GUESTS[1:], second._text())
+    seen = []
+
+    def sleep(seconds):
+        seen.append(sorted(n.split()[3] for n in store.entries))
+        clock.sleep(seconds)
+        other.release_leases(GUESTS[1:])
+    first.sleep = sleep
+    first.acquire(GUESTS)
+    assert seen == [[second.run]]   # while it waited only the other run's entry was there
+    assert first.held and [n.split()[3] for n in store.entries] == [first.run]
+
+
+def test_entries_the_run_that_reads_second_sees_the_first_and_backs_off():
+    """The other run's whole acquire happens between this run's write and read: it reads after both writes,
+    sees this run's entry and gives up having removed its own; this run then holds."""
+    store, clock = EntriesStore(), Clock()
+    first, second = keeper(store, clock, timeout=30), keeper(store.session(), clock, timeout=5)
+    failed = []
+
+    def second_runs():
+        with pytest.raises(GuestBusyError) as err:
+            second.acquire(GUESTS[1:])
+        failed.append(err.value.msg)
+    store.before_read = second_runs
+    first.acquire(GUESTS)
+    assert failed and first.run in failed[0]
+    assert first.held and not second.held and [n.split()[3] for n in store.entries] == [first.run]
+
+
+@pytest.mark.parametrize('left', ['expired', 'unreadable'])
+def test_entries_a_stale_entry_is_removed_as_read_with_a_warning_naming_the_dead_run(left):
+    store, clock = EntriesStore(), Clock()
+    dead = keeper(store, clock, timeout=1)
+    dead.acquire(GUESTS)
+    dead.held = []  # SIGKILL: nothing released
+    if left == 'unreadable':
+        store.entries['garbage %s' % dead.run] = store.entries.pop(store.mine)
+    else:
+        clock.t += 1 + LEASE_MARGIN_SECONDS + RENEW_SLACK_SECONDS   # its lease expired
+    heir = keeper(store.session(), clock, timeout=120)
+    heir.acquire(GUESTS)
+    assert [n.split()[3] for n in store.entries] == [heir.run]
+    assert len(store.drops) == 1 and len(store.drops[0]) == 1   # the dead run's one entry, once
+    assert any('stale lease' in w and 'web2' in w for w in heir.warnings), heir.warnings
+    if left == 'expired':
+        assert any(dead.run in w for w in heir.warnings), heir.warnings
+
+
+def test_entries_a_live_entry_is_waited_for_until_its_run_releases_it():
+    store, clock = EntriesStore(), Clock()
+    first = keeper(store, clock)
+    first.acquire(GUESTS)
+    waits = []
+    second = keeper(store.session(), clock, timeout=30)
+
+    def sleep(seconds):
+        waits.append(seconds)
+        clock.sleep(seconds)
+        if len(waits) == 3:
+            first.release()
+    second.sleep = sleep
+    second.acquire(GUESTS)
+    assert second.held and len(waits) == 3 and store.drops == []   # never removed the live one
+
+
+def test_entries_renewal_of_an_entry_another_run_removed_fails():
+    store, clock = EntriesStore(), Clock()
+    k = keeper(store, clock)
+    k.acquire(GUESTS)
+    store.entries.clear()   # an heir found it expired and removed it
+    clock.t += RENEW_SLACK_SECONDS
+    with pytest.raises(GuestBusyError, match='gone'):
+        k.renew()
+
+
+def test_entries_check_mode_reads_once_and_writes_nothing():
+    store, clock = EntriesStore(), Clock()
+    holder = keeper(store, clock)
+    holder.acquire(GUESTS[:1])
+    calls = []
+    real = store.other_leases
+    store.other_leases = lambda guests: calls.append(len(guests)) or real(guests)
+    look = keeper(store, clock, check_mode=True)   # (a session with no entry of its own)
+    store.mine = None
+    look.acquire(GUESTS)
+    assert calls == [2] and store.claims == 1 and look.held == []
+    assert [w for w in look.warnings if 'a real run would wait' in w and holder.run in w]
+
+
+def test_entries_unsupported_means_unlocked_with_a_warning():
+    from ansible_collections.savepoint.virt.plugins.module_utils._errors import UnsupportedError
+
+    class NoFolders(EntriesStore):
+        def claim_leases(self, guests, text):
+            raise UnsupportedError('this vSphere server cannot create the lease folder')
+    k = keeper(NoFolders(), Clock())
+    k.acquire(GUESTS)
+    assert k.held == [] and any('not kept out' in w for w in k.warnings)
 
 
 class RecentStore(Store):

@@ -77,3 +77,19 @@ def test_redact_structure():
 def test_secrets_in_options():
     params = {'uri': 'qemu+tcp://u:%s@h/system' % PASSWORD, 'guests': [{'name': 'x'}], 'timeout': 5}
     assert PASSWORD in secrets_in(params)
+
+
+def test_the_quick_check_skips_no_text_the_patterns_would_change(monkeypatch):
+    """_MAYBE_SECRET lets a text skip the patterns: for every secret key, header and URI shape, in any case, the
+    result must be the same as with the patterns always run."""
+    from ansible_collections.savepoint.virt.plugins.module_utils import _redact as module
+    texts = ['snapshot pre-patch of web1 at 2026-12-01T10:00:00Z', 'vm-42', '', 'ftp://u:p@h/x',
+             'Proxy-Authorization: Basic abc', 'Set-Cookie: x=1', 'X-Subject-Token: t0k', 'X-Auth-Key: k']
+    for key in module.SECRET_KEYS:
+        for shape in ('%s=v4lue', '%s: v4lue', '"%s": "v4lue"', 'my_%s=v4lue', '%s-x = v4lue'):
+            for case in (str.lower, str.upper, str.title):
+                texts.append(shape % case(key))
+    full = [module._redact_text(t, []) for t in texts]  # pylint: disable=protected-access
+    monkeypatch.setattr(module, '_MAYBE_SECRET', __import__('re').compile(''))   # matches every text
+    assert [module._redact_text(t, []) for t in texts] == full  # pylint: disable=protected-access
+    assert sum(1 for t, f in zip(texts, full) if t != f) > 3 * len(module.SECRET_KEYS)   # most were masked

@@ -317,6 +317,29 @@ def test_a_member_with_atomic_claim_leases_is_held_in_memory_in_a_set_across_pro
     assert set(MADE['alpha'][0].lease_writes) == {'a1'} and MADE['alpha'][0].leases == {'id-a1': None}
 
 
+@pytest.mark.parametrize('second', ['alpha', 'beta'])
+def test_a_member_with_one_lease_entry_per_run_is_held_in_memory_in_a_set_across_providers(second):
+    """VMware's leases (lease_entries: one entry for all of a run's guests) fit neither per-guest protocol: next
+    to a member with storage (alpha) or to one without (beta), the composite never calls them."""
+    class Entries(Beta):
+        provider = 'entries'
+        supports_leases = True
+        lease_entries = True
+        guests_of = {'e1': 'running'}
+
+        def read_lease(self, guest):
+            raise AssertionError('the composite must not use an entries member as a per-guest store')
+
+        write_lease = claim_lease = claim_leases = other_leases = read_lease
+    other = Alpha if second == 'alpha' else Beta
+    cls = composite_for([other, Entries])
+    with cls({}) as backend:
+        assert not getattr(backend, 'lease_entries', False) and backend.supports_leases is (second == 'alpha')
+        result = SnapshotEngine(backend, wait_policy=policy()).run(present('pre', refs((second, '%s1' % second[0]),
+                                                                                     ('entries', 'e1'))))
+    assert [r['action'] for r in result['results']] == ['created', 'created']
+
+
 def test_claim_lease_members_keep_their_leases_when_no_member_writes_and_reads_back():
     claims = []
 

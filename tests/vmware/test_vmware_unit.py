@@ -171,6 +171,40 @@ class NeverDone:
     def DestroyPropertyCollector(self):
         pass
 
+    def RetrievePropertiesEx(self, specs, options):   # the read before the wait: every task still running
+        return NS(objects=[NS(obj=o.obj, propSet=[NS(name='info.state', val='running')])
+                           for spec in specs for o in spec.objectSet], token=None)
+
+
+class AllEnded(NeverDone):
+    """Every task had ended before the wait began (as on vcsim): the first read says so."""
+
+    def __init__(self):
+        super().__init__()
+        self.collectors = 0
+
+    def CreatePropertyCollector(self):
+        self.collectors += 1
+        return self
+
+    def RetrievePropertiesEx(self, specs, options):
+        return NS(objects=[NS(obj=o.obj, propSet=[NS(name='info.state', val='success'),
+                                                  NS(name='info.result', val=None)])
+                           for spec in specs for o in spec.objectSet], token=None)
+
+
+def test_tasks_that_ended_before_the_wait_are_read_once_without_a_collector_of_their_own():
+    be = backend()
+    pc = AllEnded()
+    be.content = NS(propertyCollector=pc)
+    be._read_after = lambda ops: None   # no guest properties to read in this fake
+    policy = WaitPolicy(timeout=30, clock=lambda: 0.0)
+    ops = [Operation(action='create', guest=Guest(id='vm-%d' % i, name='g%d' % i), snapshot_name='s',
+                     handle=vim.Task('task-%d' % i), id='task-%d' % i) for i in range(3)]
+    be.wait(ops, policy)
+    assert all(op.done and op.error is None for op in ops)
+    assert pc.collectors == 0 and pc.waits == []
+
 
 def test_wait_ends_at_the_deadline_with_one_waiter_for_all_tasks():
     be = backend()

@@ -52,7 +52,7 @@ class VmwareBackend(VmwareSnapshots, VmwareLeases):
         trees = any(op.action == 'create' for op in ops if op.guest.id in guests)
         try:
             found = self._read_vms([g.handle for g in guests.values()], 'reading %d guests after their tasks'
-                                   % len(guests), trees=trees, have_snapshots=trees)
+                                   % len(guests), trees=trees, have_snapshots=trees, again=True)
         except SavepointError:
             return
         for moid, props in found.items():

@@ -93,6 +93,8 @@ class VmwareLookups(VmwareSession):
 
     def _guest(self, moid: str, props: Dict[str, Any]) -> Guest:
         self._props[moid] = props
+        if all(path in props for path in self._static_props):
+            self._static[moid] = {path: props[path] for path in self._static_props}
         return Guest(id=moid, name=props.get('name', moid),
                      power_state=POWER.get(str(props.get('runtime.powerState')), 'unknown'), handle=props['_obj'],
                      # vSphere's own flag: a removal left delta disks behind that need ConsolidateVMDisks_Task
@@ -106,13 +108,14 @@ class VmwareLookups(VmwareSession):
         for ref in refs:
             ref.validate()
         located: List[List[Any]] = []
-        bare = [ref for ref in refs if ref.name and not ref.folder and not ref.id and not ref.uuid]
+        # by identity: ``ref in a_list`` compares dataclasses field by field, n^2 / 2 times for n refs
+        bare = {id(ref) for ref in refs if ref.name and not ref.folder and not ref.id and not ref.uuid}
         by_name: Dict[str, List[Any]] = {}
         if bare:
             for moid, props in self._names().items():
                 by_name.setdefault(props.get('name'), []).append(props['_obj'])
         for ref in refs:
-            located.append(by_name.get(ref.name, []) if ref in bare else self._locate(ref))
+            located.append(by_name.get(ref.name, []) if id(ref) in bare else self._locate(ref))
         objects = {vm._moId: vm for vms in located for vm in vms}
         props = self._guest_props(objects.values(), refs)
         guests = []

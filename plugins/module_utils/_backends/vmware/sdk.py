@@ -36,9 +36,12 @@ def load_pyvmomi() -> bool:
 POWER = {'poweredOn': 'running', 'poweredOff': 'off', 'suspended': 'suspended'}
 CAPABILITY_FLAGS = ('snapshotOperationsSupported', 'memorySnapshotsSupported', 'quiescedSnapshotsSupported',
                     'revertToSnapshotSupported')
+#: what no snapshot operation changes: read with the lookup, not again after the run's own writes
+STATIC_PROPS = ['name'] + ['capability.%s' % flag for flag in CAPABILITY_FLAGS]
+#: what another run or this run's own writes change (a revert powers off, a removal leaves delta disks)
+RUNTIME_PROPS = ['runtime.powerState', 'runtime.consolidationNeeded', 'guest.toolsRunningStatus']
 #: what a lookup, a capability check and a refresh after a write need: cheap, no tree and no file layout
-LIGHT_PROPS = ['name', 'runtime.powerState', 'runtime.consolidationNeeded', 'guest.toolsRunningStatus'] + [
-    'capability.%s' % flag for flag in CAPABILITY_FLAGS]
+LIGHT_PROPS = STATIC_PROPS + RUNTIME_PROPS
 #: the snapshot tree
 TREE_PROPS = ['snapshot']
 #: the tree again with what its records need of the file layout (memory files, delta disks, file sizes),

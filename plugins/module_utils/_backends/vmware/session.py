@@ -93,6 +93,7 @@ class VmwareSession(SnapshotBackend):
         self.content: Any = None
         self._dc: Any = None
         self._props: Dict[str, Dict[str, Any]] = {}
+        self._static: Dict[str, Dict[str, Any]] = {}  # moid -> its sdk.STATIC_PROPS as the lookup read them
         self._no_find_all = False
         self._broken: Optional[str] = None
 
@@ -193,18 +194,28 @@ class VmwareSession(SnapshotBackend):
                               propSet=[pcq.PropertySpec(type=obj_type, pathSet=paths)])
         return self._collect(spec, doing)
 
+    @property
+    def _static_props(self) -> List[str]:
+        """sdk.STATIC_PROPS, without the capability flags where they are not honoured (never looked at)."""
+        return sdk.STATIC_PROPS if self.honor_capability_flags else ['name']
+
     def _read_vms(self, vms: Iterable[Any], doing: str, trees: bool = True, extra: Tuple[str, ...] = (),
-                  have_snapshots: bool = False) -> Dict[str, Dict[str, Any]]:
+                  have_snapshots: bool = False, again: bool = False) -> Dict[str, Dict[str, Any]]:
         """VMs' properties (sdk.LIGHT_PROPS + ``extra``; with ``trees``, their snapshot trees and, for those
         that have one, its file layout): moid -> {path: value}, ``_paths`` naming what was read.
         ``have_snapshots``: the VMs are known to have snapshots (a create just ended), so tree and layout
-        are read with the rest in one call."""
-        paths = sdk.LIGHT_PROPS + list(extra)
+        are read with the rest in one call. ``again``: VMs this session looked up, whose sdk.STATIC_PROPS
+        are taken from that lookup instead of read again (a third of what a read of 1,000 VMs parses)."""
+        vms = list(vms)
+        known = again and all(vm._moId in self._static for vm in vms)  # pylint: disable=protected-access
+        paths = sdk.RUNTIME_PROPS + ([] if known else self._static_props) + list(extra)
         if trees:
             paths += sdk.LAYOUT_PROPS if have_snapshots else sdk.TREE_PROPS
         found = self._retrieve(vms, sdk.vim.VirtualMachine, paths, doing)
-        for props in found.values():
-            props['_paths'] = frozenset(paths)
+        for moid, props in found.items():
+            if known:
+                props.update(self._static[moid])
+            props['_paths'] = frozenset(paths) | frozenset(self._static_props if known else ())
         if trees and not have_snapshots:
             self._read_layouts(found, doing)
         return found

@@ -77,6 +77,19 @@ class TaskWaiter:
             self.on_network_error(fault_message(exc))
         mark_lost(ops, exc)
 
+    def _apply_read(self, spec: Any, by_id: Dict[str, Operation]) -> None:
+        """One RetrievePropertiesEx of the tasks' states, applied to their operations."""
+        pcq = sdk.vmodl.query.PropertyCollector
+        result = self.property_collector.RetrievePropertiesEx([spec], pcq.RetrieveOptions())
+        while result is not None:
+            for item in result.objects or []:
+                op = by_id.get(item.obj._moId)  # pylint: disable=protected-access
+                if op is not None and not op.done:
+                    apply_task_state(op, {p.name: p.val for p in item.propSet or []})
+            if not result.token:
+                break
+            result = self.property_collector.ContinueRetrievePropertiesEx(result.token)
+
     def wait(self, ops: List[Operation], deadline: float, policy: WaitPolicy,
              progress: Optional[ProgressCallback] = None, until_first: bool = False) -> None:
         """Until every op is done (``until_first``: one of them) or ``deadline`` (a ``policy.clock()``
@@ -86,12 +99,21 @@ class TaskWaiter:
         pcq = sdk.vmodl.query.PropertyCollector
         by_id = {op.id: op for op in ops}
         what = ', '.join(sorted('%s %s' % (op.action, op.guest.name) for op in ops))
+        tasks = pcq.FilterSpec(objectSet=[pcq.ObjectSpec(obj=op.handle) for op in ops],
+                               propSet=[pcq.PropertySpec(type=sdk.vim.Task, pathSet=TASK_PATHS)])
+        try:
+            # Tasks that have ended already need no collector of their own: one read of their states first
+            # (one call instead of four; vcsim ends every task inside its call, vCenter the quick ones).
+            self._apply_read(tasks, by_id)
+        except Exception as exc:  # every fault and network error ends these tasks' wait with a clear error
+            self._failed(ops, exc)
+            return
+        if not pending(ops) or (until_first and any(op.done for op in ops)):
+            return
         try:
             # A collector of our own: its filter and update versions cannot mix with anyone else's.
             pc = self.property_collector.CreatePropertyCollector()
-            pc.CreateFilter(pcq.FilterSpec(
-                objectSet=[pcq.ObjectSpec(obj=op.handle) for op in ops],
-                propSet=[pcq.PropertySpec(type=sdk.vim.Task, pathSet=TASK_PATHS)]), True)
+            pc.CreateFilter(tasks, True)
         except Exception as exc:  # every fault and network error ends these tasks' wait with a clear error
             self._failed(ops, exc)
             return
