@@ -5,6 +5,8 @@ The two-process cases are in tests/safety/test_concurrency.py."""
 
 from __future__ import annotations
 
+import traceback
+
 import pytest
 
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.openstack import lease as lease_module
@@ -116,3 +118,36 @@ def test_a_user_the_policy_forbids_metadata_writes_gets_a_clear_error(servers, s
         admin.identity.delete_user(user)
         admin.close()
     assert KEY not in metadata(sdk, server)
+
+
+def test_the_release_after_a_create_uses_the_last_polls_server_read(servers, sdk, runner, monkeypatch):
+    """The create's last poll read the server (metadata included) moments before: the release removes the
+    lease on that read instead of reading the server once more, and the lease is gone."""
+    server = servers.boot()
+    from_release = []
+    real_read = OpenStackBackend.read_lease
+
+    def spy(self, guest):
+        from_release.append(any(frame.name == 'release' for frame in traceback.extract_stack()))
+        return real_read(self, guest)
+
+    monkeypatch.setattr(OpenStackBackend, 'read_lease', spy)
+    result = runner.run('present', GuestRef(name=server.name), 'released')
+    assert result['results'][0]['action'] == 'created', result['msg']
+    assert from_release and not any(from_release), 'the release read the lease again'
+    assert KEY not in metadata(sdk, server), 'the lease was left behind'
+
+
+def test_a_server_read_says_nothing_about_the_lease_once_a_lease_was_written_or_it_is_old(servers, sdk):
+    server = servers.boot()
+    with OpenStackBackend(connection()) as backend:
+        guest = backend.find_guest(GuestRef(id=server.id))
+        assert backend.recent_lease(guest, 60.0) == (True, None)  # the lookup by id read the server: no lease
+        backend.write_lease(guest, 'mine')
+        assert backend.recent_lease(guest, 60.0) == (False, None), 'a read from before the write was offered'
+        assert backend.read_lease(guest) == 'mine'
+        assert backend.recent_lease(guest, 60.0) == (True, 'mine')
+        assert backend.recent_lease(guest, 0.0) == (False, None), 'a read older than max_age was offered'
+        sdk.compute.delete_server_metadata(server.id, [KEY])  # by hand: only a new read tells
+        assert backend.read_lease(guest) is None
+        assert backend.recent_lease(guest, 60.0) == (True, None)

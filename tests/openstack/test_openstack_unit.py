@@ -363,3 +363,24 @@ def test_a_failed_create_puts_the_current_pointer_back_as_it_was(previous, calls
     backend.conn = type('Conn', (), {'compute': _MetadataCompute()})()
     backend._put_back_current(SERVER, previous)
     assert backend.conn.compute.calls == calls
+
+
+def test_a_server_read_beside_another_call_gives_the_server_or_the_same_error_as_a_read_in_line():
+    """_server_meanwhile (the create reads the server beside its image mark): the result, or the error a
+    read in line would raise, in the caller's thread, once the caller asks for it."""
+    class Compute:
+        def get_server(self, server_id):
+            if server_id == 'gone':
+                raise os_exc.NotFoundException('No Server found for gone')
+            return type('Server', (), {'id': server_id, 'metadata': {'savepoint_lease': 'x'}})()
+
+    backend = os_backend.OpenStackBackend({})
+    backend.conn = type('Conn', (), {'compute': Compute()})()
+    assert backend._server_meanwhile(SERVER)().id == SERVER
+    pending = backend._server_meanwhile('gone')
+    with pytest.raises(ProviderError) as beside:
+        pending()
+    with pytest.raises(ProviderError) as in_line:
+        backend._server('gone')
+    assert type(beside.value) is type(in_line.value)
+    assert beside.value.msg == in_line.value.msg and 'reading server gone' in beside.value.msg

@@ -555,3 +555,60 @@ def test_entries_unsupported_means_unlocked_with_a_warning():
     k = keeper(NoFolders(), Clock())
     k.acquire(GUESTS)
     assert k.held == [] and any('not kept out' in w for w in k.warnings)
+
+
+class RecentStore(Store):
+    """A store whose backend keeps its last read of each guest (OpenStack: the server read of a create's
+    last poll carries the metadata the lease is in) and offers it to the release."""
+    lease_settle_seconds = 1.0
+
+    def __init__(self):
+        super().__init__()
+        self.reads = 0
+        self.recent = {}
+        self.asked = []
+
+    def read_lease(self, guest):
+        self.reads += 1
+        return super().read_lease(guest)
+
+    def recent_lease(self, guest, max_age):
+        self.asked.append(max_age)
+        return self.recent.get(guest.id, (False, None))
+
+
+def test_release_removes_the_lease_a_fresh_read_of_the_backend_found_without_reading_again():
+    store, clock = RecentStore(), Clock()
+    k = keeper(store, clock)
+    k.acquire(GUESTS[:1])
+    store.recent['b'] = (True, store.leases['b'])
+    reads = store.reads
+    k.release()
+    assert store.leases == {} and store.reads == reads
+    assert store.asked == [0.5]  # half the settle time: the removal fits in the other half
+
+
+def test_release_leaves_a_lease_a_fresh_read_found_to_be_another_runs():
+    store, clock = RecentStore(), Clock()
+    k = keeper(store, clock)
+    k.acquire(GUESTS[:1])
+    other = keeper(store, clock)
+    store.recent['b'] = (True, other._text())
+    store.leases['b'] = other._text()
+    reads = store.reads
+    k.release()
+    assert json.loads(store.leases['b'])['run'] == other.run and store.reads == reads
+    store.recent['b'] = (True, None)  # the fresh read found no lease at all: nothing is removed either
+    store.leases['b'] = k._text()
+    k.held = [GUESTS[0]]
+    k.release()
+    assert 'b' in store.leases, 'removed although the fresh read found no lease'
+
+
+def test_release_reads_the_lease_when_the_backend_has_no_fresh_read():
+    store, clock = RecentStore(), Clock()
+    k = keeper(store, clock)
+    k.acquire(GUESTS[:1])
+    reads = store.reads
+    k.release()
+    assert store.leases == {} and store.reads == reads + 1

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, List, Optional, Tuple
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..._errors import ConnectionFailedError, GuestNotFoundError, InvalidRequestError, MissingLibraryError, \
     SavepointError, SnapshotNotFoundError
@@ -212,6 +214,11 @@ class SessionMixin:
     where: str = ''
     _compute_max: Optional[Tuple[int, int]] = None
     _volume_max: Optional[Tuple[int, int]] = None
+    #: how many times this backend has written a lease (lease.py): a server read started before the last
+    #: lease write says nothing about the lease
+    _lease_writes: int = 0
+    #: server id -> (time.monotonic() the read started, _lease_writes then, the server's metadata)
+    _server_reads: Optional[Dict[str, Tuple[float, int, Dict[str, str]]]] = None
 
     def _where(self) -> str:
         return self.where or self.settings.given_where()
@@ -263,8 +270,41 @@ class SessionMixin:
             raise translate(exc, doing, not_found)
 
     def _server(self, server_id: str) -> Any:
-        return self._call(lambda: self.conn.compute.get_server(server_id), 'reading server %s' % server_id,
-                          GuestNotFoundError)
+        started, writes = time.monotonic(), self._lease_writes
+        server = self._call(lambda: self.conn.compute.get_server(server_id), 'reading server %s' % server_id,
+                            GuestNotFoundError)
+        # Kept for the lease release (lease.py recent_lease), which can then skip a read of its own.
+        if self._server_reads is None:
+            self._server_reads = {}
+        self._server_reads[server_id] = (started, writes, dict(getattr(server, 'metadata', None) or {}))
+        return server
+
+    def _server_meanwhile(self, server_id: str) -> Callable[[], Any]:
+        """Start reading a server beside the caller's next call (one round trip less in a row); returns
+        what waits for that read and gives the server, or raises its error as ``_server`` would.
+
+        The read runs in a thread on the same connection, as openstacksdk itself sends object-store
+        segments from its connection's pool executor: keystoneauth's session takes one pooled HTTP
+        connection per request (urllib3's pool is thread-safe), the token and the endpoints were fetched
+        before, and the read shares no SDK resource object with the caller. It is a daemon thread: a run
+        that is cut off does not wait for a read whose result no one needs."""
+        outcome: Dict[str, Any] = {}
+
+        def read() -> None:
+            try:
+                outcome['server'] = self._server(server_id)
+            except BaseException as exc:  # pylint: disable=broad-except  # raised again in the caller
+                outcome['error'] = exc
+
+        worker = threading.Thread(target=read, name='savepoint-read-server', daemon=True)
+        worker.start()
+
+        def result() -> Any:
+            worker.join()
+            if 'error' in outcome:
+                raise outcome['error']
+            return outcome['server']
+        return result
 
     def _max_microversion(self, service: str, floor: Tuple[int, int]) -> Tuple[int, int]:
         def read() -> Tuple[int, int]:

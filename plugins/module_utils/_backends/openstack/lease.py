@@ -25,7 +25,8 @@ _locking.py needs. Constraints of that store, and what is done about them:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import time
+from typing import Any, Optional, Tuple
 
 from ..._errors import GuestNotFoundError, InvalidRequestError, ProviderError, SavepointError
 from ..._locking import LeaseUnavailableError
@@ -50,7 +51,22 @@ class LeaseMixin:
         server = self._server(guest.id)  # type: ignore[attr-defined]
         return (getattr(server, 'metadata', None) or {}).get(M_LEASE) or None
 
+    def recent_lease(self, guest: Guest, max_age: float) -> Tuple[bool, Optional[str]]:
+        """(True, the lease text or None) from a read of the server this backend started less than
+        ``max_age`` seconds ago and after its last lease write (the last poll of a create reads the server
+        anyway); (False, None) when there is no such read, and the caller reads the lease itself."""
+        seen = (self._server_reads or {}).get(guest.id)  # type: ignore[attr-defined]
+        if seen is None:
+            return False, None
+        started, writes, metadata = seen
+        if writes != self._lease_writes or time.monotonic() - started >= max_age:  # type: ignore[attr-defined]
+            return False, None
+        return True, metadata.get(M_LEASE) or None
+
     def write_lease(self, guest: Guest, text: Optional[str]) -> None:
+        # Before the call: a read that started before this write (or before one that failed half-way)
+        # no longer tells what the lease is.
+        self._lease_writes += 1  # type: ignore[attr-defined]
         doing = "%s the lease of server '%s' (metadata key %s)" % ('removing' if text is None else 'writing',
                                                                    guest.name, M_LEASE)
         if text is not None and len(text) > MAX_VALUE:

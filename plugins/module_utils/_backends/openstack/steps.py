@@ -119,6 +119,7 @@ class StepsMixin:
                    step.image_id, ' (%s)' % fault if fault else ''), provider_message=fault or None))
             self._abandon(op)
             return
+        read_server: Optional[Callable[[], Any]] = None
         try:
             # The pointer is moved at the first poll, while Glance is (usually) still saving, so that this
             # call is not left for after the end; a snapshot that fails gets it put back (_abandon).
@@ -131,13 +132,23 @@ class StepsMixin:
             # Pitfall: the image is marked only now. Glance saves a PATCH as a whole row, so one sent while
             # Nova uploads can undo Nova's disk_format (the upload then fails and Nova deletes the image).
             if image.get(P_SELF) != image['id']:
+                # The server is read beside the mark, not after it: the two are independent, and the
+                # read has no effect, so a failed mark just drops it.
+                read_server = self._server_meanwhile(step.server_id)
                 image = self._mark_own(resource)
         except SavepointError as exc:
             op.finish(error=ProviderError("snapshot '%s' of server '%s' was taken but could not be marked: %s"
                                           % (name, op.guest.name, exc.msg), provider_message=exc.provider_message))
             self._abandon(op)
             return
-        server = self._server(step.server_id)
+        if read_server is not None:
+            server = read_server()
+            if getattr(server, 'task_state', None):
+                # Nova clears the task a moment after Glance has the image active; a read sent at once
+                # can predate that: read again now (as before, after the mark) rather than a poll later.
+                server = self._server(step.server_id)
+        else:
+            server = self._server(step.server_id)
         if getattr(server, 'task_state', None):
             return
         for sid in step.volume_snapshots:
