@@ -27,7 +27,7 @@ Why this and not a register or a folder per VM:
 - A mutex folder per VM (``CreateFolder`` refuses a second name with DuplicateName) costs three calls per
   VM (take it, write its text, remove it): at 1,000 VMs 3,000 calls, several seconds, more than the
   snapshots themselves. An entry costs one ``CreateFolder`` per run plus one per 80 characters of moids
-  (about 9 VMs), one ``Rename_Task`` to renew it and one ``Destroy_Task`` to release it, whatever the count.
+  (about ten VMs), one ``Rename_Task`` to renew it and one ``Destroy_Task`` to release it, whatever the count.
 
 A stale entry (its lease expired: the run died or was cut off) does not count; the run that finds it
 removes it by the moid it read, and only while its name is still the one read. A holder whose entry was
