@@ -144,15 +144,8 @@ class LeaseKeeper:
             return [lease] if lease is not None else []
         if self._others_read is None:
             self._others_read = self.backend.other_leases(guests)
-        leases = []
-        for raw in self._others_read.get(guest.id, []):
-            try:
-                lease = Lease.decode(raw)
-            except (ValueError, TypeError, KeyError):
-                continue
-            if lease is not None:
-                leases.append(lease)
-        return leases
+        leases = [self._decode(raw)[0] for raw in self._others_read.get(guest.id, [])]
+        return [lease for lease in leases if lease is not None]
 
     def _unlock(self, guest: Guest, exc: SavepointError) -> None:
         self.unlocked[guest.id] = exc.msg
@@ -165,12 +158,17 @@ class LeaseKeeper:
         if self.progress is not None:
             self.progress(line)
 
-    def _read(self, guest: Guest) -> tuple:
-        """(lease or None, problem text or None) of a guest."""
+    @staticmethod
+    def _decode(raw: Optional[str]) -> tuple:
+        """(lease or None, problem text or None) of a lease text as the store holds it."""
         try:
-            return Lease.decode(self.backend.read_lease(guest)), None
+            return Lease.decode(raw), None
         except (ValueError, TypeError, KeyError) as exc:
             return None, 'unreadable lease (%s)' % exc
+
+    def _read(self, guest: Guest) -> tuple:
+        """(lease or None, problem text or None) of a guest."""
+        return self._decode(self.backend.read_lease(guest))
 
     def _release_read(self, guest: Guest) -> tuple:
         """The guest's lease as release() checks it before removing it: from a read the backend made
@@ -189,10 +187,7 @@ class LeaseKeeper:
             settle = float(getattr(self.backend, 'lease_settle_seconds', self.settle))
             fresh, text = recent(guest, settle / 2)
             if fresh:
-                try:
-                    return Lease.decode(text), None
-                except (ValueError, TypeError, KeyError) as exc:
-                    return None, 'unreadable lease (%s)' % exc
+                return self._decode(text)
         return self._read(guest)
 
     @contextlib.contextmanager
@@ -342,10 +337,9 @@ class LeaseKeeper:
                     else:
                         busy = (guest, None)
                 else:
-                    try:
-                        lease = Lease.decode(raw)
-                    except (ValueError, TypeError, KeyError) as exc:
-                        stale, note = raw, 'unreadable lease (%s)' % exc
+                    lease, problem = self._decode(raw)
+                    if problem is not None:
+                        stale, note = raw, problem
                     else:
                         if lease is not None and lease.expired(self.now()):
                             stale = raw
@@ -379,22 +373,19 @@ class LeaseKeeper:
             for guest in guests:
                 self.written[guest.id] = written
             busy: Optional[tuple] = None
-            stale: Dict[str, tuple] = {}    # entry text -> (first guest of ours it covers, note, lease)
-            taken: List[tuple] = []
+            stale: set = set()          # the texts of the entries to remove
+            taken: List[tuple] = []     # (guest, note, lease) of each guest of ours a stale entry covers
             for guest in guests:
                 for raw in others.get(guest.id, []):
-                    try:
-                        lease = Lease.decode(raw)
-                    except (ValueError, TypeError, KeyError) as exc:
-                        lease, note = None, 'unreadable lease (%s)' % exc
-                    else:
-                        note = None if lease is not None else 'a lease without details'
+                    lease, note = self._decode(raw)
+                    if lease is None and note is None:
+                        note = 'a lease without details'
                     if lease is not None and lease.run == self.run:
                         continue   # this run's own, an earlier attempt's release could not remove it
                     if lease is not None and not lease.expired(self.now()):
                         busy = (guest, lease)
                         break
-                    stale.setdefault(raw, (guest, note, lease))
+                    stale.add(raw)
                     taken.append((guest, note, lease))
                 if busy is not None:
                     break
