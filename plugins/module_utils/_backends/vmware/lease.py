@@ -114,12 +114,18 @@ class VmwareLeases(VmwareSession):
             self._lease_parents[guest.id] = self._call(walk, doing, GuestNotFoundError)
         return self._lease_parents[guest.id]
 
+    def _lease_key(self, guest: Guest) -> str:
+        """The moid of the VM folder whose registry holds the guest's lease (this run's entry is per key)."""
+        return self._lease_parent(guest)._moId  # pylint: disable=protected-access
+
+    def _find_child(self, parent: Any, name: str, doing: str) -> Any:
+        return self._call(lambda: self.content.searchIndex.FindChild(parent, name), doing, GuestNotFoundError)
+
     def _by_parent(self, guests: List[Guest]) -> Dict[str, Tuple[Any, List[Guest]]]:
         """VM folder moid -> (that VM folder, the guests of its datacenter)."""
         groups: Dict[str, Tuple[Any, List[Guest]]] = {}
         for guest in guests:
-            parent = self._lease_parent(guest)
-            groups.setdefault(parent._moId, (parent, []))[1].append(guest)  # pylint: disable=protected-access
+            groups.setdefault(self._lease_key(guest), (self._lease_parent(guest), []))[1].append(guest)
         return groups
 
     def _registry(self, parent: Any, make: bool) -> Any:
@@ -128,17 +134,14 @@ class VmwareLeases(VmwareSession):
         if key in self._registries:
             return self._registries[key]
         doing = 'finding the lease registry %r' % REGISTRY_FOLDER
-        found = self._call(lambda: self.content.searchIndex.FindChild(parent, REGISTRY_FOLDER), doing,
-                           GuestNotFoundError)
+        found = self._find_child(parent, REGISTRY_FOLDER, doing)
         if found is None and make:
             try:
                 found = self._create(parent, REGISTRY_FOLDER, 'making the lease registry %r' % REGISTRY_FOLDER)
             except ProviderError as exc:
                 if (exc.details or {}).get('vsphere_fault') != 'DuplicateName':
                     raise
-                # another run made it at the same moment
-                found = self._call(lambda: self.content.searchIndex.FindChild(parent, REGISTRY_FOLDER), doing,
-                                   GuestNotFoundError)
+                found = self._find_child(parent, REGISTRY_FOLDER, doing)   # another run made it just now
         if found is not None:
             self._registries[key] = found
         return found
@@ -185,8 +188,7 @@ class VmwareLeases(VmwareSession):
                 if (exc.details or {}).get('vsphere_fault') != 'DuplicateName':
                     raise
                 # An entry of this run (the run id is in the name) that an earlier release could not remove.
-                self._destroy(self._call(lambda: self.content.searchIndex.FindChild(registry, text), doing,
-                                         GuestNotFoundError), doing)
+                self._destroy(self._find_child(registry, text, doing), doing)
                 entry = self._create(registry, text, doing)
             self._entries[key] = (entry, text, [g.id for g in group])
             try:
@@ -276,10 +278,10 @@ class VmwareLeases(VmwareSession):
     def renew_leases(self, guests: List[Guest], text: str) -> Dict[str, SavepointError]:
         """Rename this run's entries that cover ``guests`` to ``text``, all tasks waited for together; guest
         id -> error (an entry found gone: it expired and another run removed it)."""
-        keys = sorted({self._lease_parent(g)._moId for g in guests})  # pylint: disable=protected-access
+        keys = sorted({self._lease_key(g) for g in guests})
         errors: Dict[str, SavepointError] = {}
         for guest in guests:
-            if self._lease_parent(guest)._moId not in self._entries:  # pylint: disable=protected-access
+            if self._lease_key(guest) not in self._entries:
                 errors[guest.id] = self._lost(guest)
         held = [k for k in keys if k in self._entries]
         starts = [(Guest(id=k, name=k), lambda k=k: self._entries[k][0].Rename_Task(text),
@@ -297,7 +299,7 @@ class VmwareLeases(VmwareSession):
             if error is None and key in present:
                 continue
             for guest in guests:
-                if self._lease_parent(guest)._moId == key:  # pylint: disable=protected-access
+                if self._lease_key(guest) == key:
                     errors[guest.id] = (self._lost(guest) if error is None or isinstance(error, GuestNotFoundError)
                                         else error)
         return errors
@@ -323,7 +325,7 @@ class VmwareLeases(VmwareSession):
         """Destroy this run's entries that cover ``guests`` (the whole entry: the keeper releases all its
         guests at once), all tasks waited for together; guest id -> why it could not be (an entry already
         gone is released: another run removed it)."""
-        key_of = {g.id: self._lease_parent(g)._moId for g in guests}  # pylint: disable=protected-access
+        key_of = {g.id: self._lease_key(g) for g in guests}
         problems = self._release_entries(sorted(set(key_of.values())))
         return {gid: problems[key] for gid, key in key_of.items() if key in problems}
 
