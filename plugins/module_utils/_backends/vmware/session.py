@@ -201,7 +201,7 @@ class VmwareSession(SnapshotBackend):
 
     def _read_vms(self, vms: Iterable[Any], doing: str, trees: bool = True, extra: Tuple[str, ...] = (),
                   have_snapshots: bool = False, again: bool = False) -> Dict[str, Dict[str, Any]]:
-        """VMs' properties (sdk.LIGHT_PROPS + ``extra``; with ``trees``, their snapshot trees and, for those
+        """VMs' properties (sdk.RUNTIME_PROPS and the static ones + ``extra``; with ``trees``, their snapshot trees and, for those
         that have one, its file layout): moid -> {path: value}, ``_paths`` naming what was read.
         ``have_snapshots``: the VMs are known to have snapshots (a create just ended), so tree and layout
         are read with the rest in one call. ``again``: VMs this session looked up, whose sdk.STATIC_PROPS
