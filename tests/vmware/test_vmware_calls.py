@@ -172,3 +172,32 @@ def test_an_entry_whose_claim_fails_half_way_is_removed_again(inventory, conn, m
         with pytest.raises(ProviderError, match='went away'):
             backend.claim_leases(guests, 'spl1 7 7 half0000000 who')
     assert 'spl1 7 7 half0000000 who' not in _entries(inventory)
+
+
+def test_an_entry_whose_children_fail_half_way_is_removed_and_a_left_one_of_this_run_replaced(
+        inventory, conn, monkeypatch):
+    """The rare paths of a claim, on a real vSphere API: an entry whose moid lists fail after the first is
+    removed again (by the task waiter, like every lease task), and an entry of this run's name that an
+    earlier release could not remove (vSphere refuses the new one with DuplicateName) is removed and
+    written again, with this claim's guests."""
+    from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware import lease as lease_module
+    vms = [inventory.new_vm() for _index in range(2)]
+    with VmwareBackend(conn) as backend:
+        guests = [backend.find_guest(GuestRef(name=vm.name)) for vm in vms]
+
+        def half(moids):
+            yield moid_lists(moids)[0]
+            raise ProviderError('creating a lease folder failed: the server went away')
+        monkeypatch.setattr(lease_module, 'moid_lists', half)
+        with pytest.raises(ProviderError, match='went away'):
+            backend.claim_leases(guests, 'spl1 7 7 half0000000 who')
+        assert 'spl1 7 7 half0000000 who' not in _entries(inventory)
+        monkeypatch.undo()
+        # An entry of this run's name left behind, covering only the first VM.
+        assert backend.claim_leases(guests[:1], 'spl1 8 8 left0000000 who') == {}
+        backend._entries.clear()   # pylint: disable=protected-access  # as if its release had failed
+        assert backend.claim_leases(guests, 'spl1 8 8 left0000000 who') == {}
+        moids = sorted(vm._moId for vm in vms)  # pylint: disable=protected-access
+        assert _entries(inventory) == {'spl1 8 8 left0000000 who': moid_lists(moids)}
+        assert backend.release_leases(guests) == {}
+    assert _entries(inventory) == {}

@@ -153,16 +153,12 @@ class VmwareLeases(VmwareSession):
             raise UnsupportedError("this vSphere server cannot create the lease folder %r (%s)"
                                    % (name, exc.provider_message or exc.msg))
 
-    def _task(self, start: Any, doing: str) -> None:
-        def run() -> None:
-            sdk.WaitForTask(start())
-        self._call(run, doing, GuestNotFoundError)
-
     def _destroy(self, folder: Any, doing: str) -> None:
-        try:
-            self._task(folder.Destroy_Task, doing)
-        except GuestNotFoundError:  # already gone (another run removed it): what we wanted
-            pass
+        """Destroy one lease folder (the rare paths: a left entry of this run, a half-written one), waited for
+        like every other lease task: by the task waiter, under its deadline."""
+        error = self._lease_tasks([(Guest(id='folder', name='folder'), folder.Destroy_Task, doing)]).get('folder')
+        if error is not None and not isinstance(error, GuestNotFoundError):  # gone already: what we wanted
+            raise error
 
     # -- the entries protocol -------------------------------------------------------------
     def claim_leases(self, guests: List[Guest], text: str) -> Dict[str, List[str]]:
@@ -187,8 +183,11 @@ class VmwareLeases(VmwareSession):
             except ProviderError as exc:
                 if (exc.details or {}).get('vsphere_fault') != 'DuplicateName':
                     raise
-                # An entry of this run (the run id is in the name) that an earlier release could not remove.
-                self._destroy(self._find_child(registry, text, doing), doing)
+                # An entry of this run (the run id is in the name) that an earlier release could not remove
+                # (None: it went between the create and the lookup).
+                left = self._find_child(registry, text, doing)
+                if left is not None:
+                    self._destroy(left, doing)
                 entry = self._create(registry, text, doing)
             self._entries[key] = (entry, text, [g.id for g in group])
             try:
