@@ -19,10 +19,10 @@ and this class sends each call to the backend of the guest's provider:
   every write was already started, so the total is about the slowest provider's,
   and each provider keeps its own waiter (vSphere's property collector,
   OpenStack's polling). A group that fails does not stop the others being waited for;
-- leases: members with write/settle/read-back lease storage (libvirt, OpenStack) store them; for
-  the others (no storage, or VMware's one entry per run, which one request's lease keeper cannot
-  mix with the per-guest protocols) the lease is kept in memory for this run, which is exactly
-  "no lease" (they rely on the provider's own serialisation).
+- leases: each member leases its own guests with its own protocol and storage (libvirt's domain
+  metadata, VMware's per-run registry entry, OpenStack's server metadata), one lease keeper per
+  member, taken in provider order, all or none (``lease_parts``, _locking.LeaseKeepers); a member
+  without lease storage relies on its provider's own serialisation, as it does alone.
 
 Like every backend this knows nothing of Ansible: plain values in, _errors out.
 """
@@ -39,8 +39,6 @@ from ._waiting import Operation, ProgressCallback, WaitPolicy
 
 #: how a set across providers names its providers in the result's ``provider``
 JOIN = '+'
-#: seconds the lease keeper waits before reading its leases back, when no member says otherwise
-DEFAULT_SETTLE = 1.0
 
 
 class CompositeBackend(SnapshotBackend):
@@ -53,7 +51,6 @@ class CompositeBackend(SnapshotBackend):
         super().__init__(connection)
         self._classes: Dict[str, Type[SnapshotBackend]] = {m.provider: m for m in self.members}
         self._open: Dict[str, SnapshotBackend] = {}
-        self._leases: Dict[Tuple[str, str], Optional[str]] = {}
         self._record_owner: Dict[int, str] = {}   # id(SnapshotRecord) -> provider, for option_conflicts
         self._op_owner: Dict[int, str] = {}       # id(Operation) -> provider, for poll/wait
 
@@ -125,73 +122,15 @@ class CompositeBackend(SnapshotBackend):
         return self._tag(self._of(guest).refresh_guest(guest), guest.provider)
 
     # -- leases ------------------------------------------------------------------------
-    # One LeaseKeeper serves the whole request with ONE protocol: write/settle/read back (libvirt)
-    # or an atomic per-guest claim (``lease_mutex``). The composite uses the claim protocol when every
-    # member with lease storage has it, else write/read-back; members that do not fit the protocol
-    # in use (VMware next to libvirt or OpenStack) or have no storage are held in memory for this
-    # run -- exactly "no lease": they rely on the provider's own serialisation (KNOWN LIMITATION).
-    # A member that keeps one entry per run (VMware, ``lease_entries``) takes all its guests at once, which
-    # neither per-guest protocol can drive: it is held in memory too.
-    def _storing(self) -> List[Type[SnapshotBackend]]:
-        return [m for m in self.members if m.supports_leases and not getattr(m, 'lease_entries', False)]
-
-    def _mutex_mode(self) -> bool:
-        storing = self._storing()
-        return bool(storing) and all(getattr(m, 'lease_mutex', False) for m in storing)
-
-    def _stores(self, cls: Type[SnapshotBackend]) -> bool:
-        return cls in self._storing() and bool(getattr(cls, 'lease_mutex', False)) == self._mutex_mode()
-
-    @property
-    def supports_leases(self) -> bool:  # type: ignore[override]
-        return any(self._stores(m) for m in self.members)
-
-    @property
-    def lease_mutex(self) -> bool:
-        return self._mutex_mode()
-
-    @property
-    def lease_max_chars(self) -> Optional[int]:
-        limits = [getattr(m, 'lease_max_chars', None) for m in self.members if self._stores(m)]
-        known = [int(v) for v in limits if v]
-        return min(known) if known else None
-
-    @property
-    def lease_settle_seconds(self) -> float:
-        values = [float(getattr(self._open[p], 'lease_settle_seconds', DEFAULT_SETTLE))
-                  for p in self._open if self._stores(self._classes[p])]
-        return max(values) if values else 0.0
-
-    def read_lease(self, guest: Guest) -> Optional[str]:
-        backend = self._of(guest)
-        if self._stores(type(backend)):
-            return backend.read_lease(guest)
-        return self._leases.get((guest.provider, guest.id))
-
-    def write_lease(self, guest: Guest, text: Optional[str]) -> None:
-        backend = self._of(guest)
-        if self._stores(type(backend)):
-            backend.write_lease(guest, text)
-        else:
-            self._leases[(guest.provider, guest.id)] = text
-
-    def claim_lease(self, guest: Guest, text: str, stale: Optional[str]) -> bool:
-        """The claim protocol (only used when _mutex_mode()): the member's own, or in memory."""
-        backend = self._of(guest)
-        if self._stores(type(backend)):
-            return bool(backend.claim_lease(guest, text, stale))  # type: ignore[attr-defined]
-        key = (guest.provider, guest.id)
-        if self._leases.get(key) != stale:
-            return False
-        self._leases[key] = text
-        return True
-
-    def leases_taken(self, guests: List[Guest]) -> None:
-        for provider in sorted({g.provider for g in guests}):
-            backend = self.member(provider)
-            taken = getattr(backend, 'leases_taken', None)
-            if taken is not None and self._stores(type(backend)):
-                taken([g for g in guests if g.provider == provider])
+    def lease_parts(self, guests: List[Guest]) -> List[Tuple[SnapshotBackend, List[Guest]]]:
+        """The guests of each member backend, in provider order: the engine gives each member a lease keeper
+        of its own (_locking.LeaseKeepers), so every guest is leased with its provider's own protocol and
+        storage, as in a task of that provider alone. The composite itself stores none."""
+        by_provider: Dict[str, List[Guest]] = {}
+        for guest in guests:
+            self._of(guest)   # a guest without a provider is refused here, before any lease is written
+            by_provider.setdefault(guest.provider or '', []).append(guest)
+        return [(self.member(provider), by_provider[provider]) for provider in sorted(by_provider)]
 
     # -- snapshots -----------------------------------------------------------------------
     def capabilities(self, guest: Guest) -> Capabilities:

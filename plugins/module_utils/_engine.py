@@ -27,7 +27,7 @@ from ._errors import (
 )
 from ._model import Guest, GuestRef, SnapshotRecord, SnapshotSpec, descendants, render_tree, utcnow
 from . import _consolidate, _rename, _window
-from ._locking import LeaseKeeper
+from ._locking import keeper_for
 from ._options import STATES, parallel_default
 from ._request import GuestPlan, Request, conflicts, find_by_name, marker_warnings, unexpected_error
 from ._results import ResultBuilder
@@ -50,15 +50,15 @@ class SnapshotEngine(ResultBuilder):
         self.policy = wait_policy or WaitPolicy()
         self.progress = progress
         self.now = now or utcnow
-        self.leases = LeaseKeeper(backend, self.policy.timeout, check_mode, progress)
+        self.leases = keeper_for(backend, self.policy.timeout, check_mode, progress)
 
     # -- public entry points -------------------------------------------------
     def run(self, request: Request) -> Dict[str, Any]:
         request.validate()
         guests = self._find(request)
         # One run per guest from reading the trees to reading them back (_locking.py).
-        self.leases = LeaseKeeper(self.backend, self.policy.timeout, self.check_mode, self.progress,
-                                  'state=%s' % request.state)
+        self.leases = keeper_for(self.backend, self.policy.timeout, self.check_mode, self.progress,
+                                 'state=%s' % request.state)
         with self.leases.hold(guests):
             plans = self._look(request, guests)
             decide = getattr(self, '_decide_%s' % request.state)

@@ -114,6 +114,9 @@ class LeaseKeeper:
         self.acquired_at = ''
         #: check mode on an entries backend: the other runs' entries, read once for all guests
         self._others_read: Optional[Dict[str, List[str]]] = None
+        #: a ``clock`` value after which waiting for another run's lease stops even if ``timeout`` has not
+        #: passed (LeaseKeepers: one wait for a whole set across providers, not one per provider)
+        self.wait_until: Optional[float] = None
 
     @property
     def enabled(self) -> bool:
@@ -132,6 +135,11 @@ class LeaseKeeper:
     @property
     def _mutex(self) -> bool:
         return bool(getattr(self.backend, 'lease_mutex', False))
+
+    def _wait_deadline(self) -> float:
+        """When waiting for another run's lease gives up: ``timeout`` from now, or ``wait_until`` if sooner."""
+        own = self.clock() + self.timeout
+        return own if self.wait_until is None else min(own, self.wait_until)
 
     @property
     def _entries(self) -> bool:
@@ -235,7 +243,7 @@ class LeaseKeeper:
     def _acquire_all(self, guests: List[Guest]) -> None:
         """All leases or none: write every free one, settle once, read back; on a lost one release
         all, wait for that guest and start again (so two runs never hold half of each other's set)."""
-        deadline = self.clock() + self.timeout
+        deadline = self._wait_deadline()
         settle = float(getattr(self.backend, 'lease_settle_seconds', self.settle))
         said = set()
         delay = 0.5
@@ -311,7 +319,7 @@ class LeaseKeeper:
     def _acquire_all_mutex(self, guests: List[Guest]) -> None:
         """All leases or none, with a backend whose claim is an atomic create-if-absent: no settle, no
         read-back; a stale lease is removed only as it was read, so of two heirs one wins."""
-        deadline = self.clock() + self.timeout
+        deadline = self._wait_deadline()
         said: set = set()
         detailless: dict = {}  # guest id -> when this run first found its mutex without a lease text
         delay = 0.5
@@ -363,7 +371,7 @@ class LeaseKeeper:
     def _acquire_all_entries(self, guests: List[Guest]) -> None:
         """All leases or none, with a backend that stores one entry per run (see the module docstring):
         write it, read the others; a live one of another run on any guest: remove ours, wait, again."""
-        deadline = self.clock() + self.timeout
+        deadline = self._wait_deadline()
         said: set = set()
         delay = 0.5
         while True:
@@ -449,3 +457,76 @@ class LeaseKeeper:
             except Exception as exc:  # the provider went away: the lease expires on its own
                 self.warnings.append("guest '%s': could not release the lease of this run (%s); it expires "
                                      "by itself" % (guest.name, exc))
+
+
+class LeaseKeepers:
+    """The leases of a set across providers (a CompositeBackend): one LeaseKeeper per member backend,
+    each with that provider's own protocol and storage, so a set keeps another run out of every guest as
+    a task of one provider does.
+
+    Taken in provider order, the order every run takes them in, so two runs cannot each hold a part the
+    other waits for; all or none: when one member's leases cannot be taken, the ones taken are released.
+    One run identity, one list of warnings and one wait: the members' keepers stop waiting for another
+    run at the same deadline, ``timeout`` after the first began. Same interface as LeaseKeeper
+    (``hold``, ``acquire``, ``renew``, ``release``, ``warnings``).
+    """
+
+    def __init__(self, backend: Any, timeout: float, check_mode: bool = False,
+                 progress: Optional[Callable[[str], None]] = None, what: str = '',
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.backend = backend
+        self.timeout = float(timeout)
+        self.check_mode = check_mode
+        self.progress = progress
+        self.what = what
+        self.clock, self.sleep = clock, sleep
+        self.run, self.who = run_identity(what)
+        self.keepers: List[LeaseKeeper] = []
+        self.warnings: List[str] = []
+
+    @contextlib.contextmanager
+    def hold(self, guests: List[Guest]) -> Iterator['LeaseKeepers']:
+        try:
+            self.acquire(guests)
+            yield self
+        finally:
+            self.release()
+
+    def acquire(self, guests: List[Guest]) -> None:
+        wait_until = self.clock() + self.timeout
+        try:
+            for member, part in self.backend.lease_parts(guests):
+                keeper = LeaseKeeper(member, self.timeout, self.check_mode, self.progress, self.what,
+                                     clock=self.clock, sleep=self.sleep)
+                keeper.run, keeper.who = self.run, self.who
+                keeper.warnings = self.warnings
+                keeper.wait_until = wait_until
+                self.keepers.append(keeper)
+                keeper.acquire(part)   # on failure it has released its own part
+        except BaseException:
+            self.release()
+            raise
+
+    def renew(self) -> None:
+        """Every member's renewal; the first error is raised after all were tried."""
+        first: Optional[BaseException] = None
+        for keeper in self.keepers:
+            try:
+                keeper.renew()
+            except Exception as exc:  # pylint: disable=broad-except  # raised below, after the others
+                first = first or exc
+        if first is not None:
+            raise first
+
+    def release(self) -> None:
+        keepers, self.keepers = self.keepers, []
+        for keeper in reversed(keepers):
+            keeper.release()
+
+
+def keeper_for(backend: Any, timeout: float, check_mode: bool = False,
+               progress: Optional[Callable[[str], None]] = None, what: str = '') -> Any:
+    """The lease keeper of one request: per member for a set across providers (``lease_parts``), else one."""
+    if hasattr(backend, 'lease_parts'):
+        return LeaseKeepers(backend, timeout, check_mode, progress, what)
+    return LeaseKeeper(backend, timeout, check_mode, progress, what)

@@ -299,74 +299,103 @@ def test_a_task_across_providers_defaults_to_the_most_careful_providers_parallel
     assert parallel_default('vmware') == PARALLEL_DEFAULTS['vmware']
 
 
-def test_a_member_with_atomic_claim_leases_is_held_in_memory_in_a_set_across_providers():
-    class Claiming(Beta):
-        provider = 'claiming'
-        supports_leases = True
-        lease_mutex = True
+class Entries(Beta):
+    """A member whose leases are one entry per run for all its guests (as VMware's are), recording its calls."""
+    provider = 'entries'
+    supports_leases = True
+    lease_entries = True
+    lease_max_chars = 80
+    guests_of = {'e1': 'running'}
+    #: what the next claim finds of other runs: guest id -> entry names
+    others: Dict[str, List[str]] = {}
 
-        def read_lease(self, guest):
-            raise AssertionError('the composite must not use a claim-lease member as a write/read-back store')
+    def __init__(self, connection):
+        super().__init__(connection)
+        self.calls: List[tuple] = []
 
-        write_lease = read_lease
-    cls = composite_for([Alpha, Claiming])
-    Claiming.guests_of = {'c1': 'running'}
-    result = run(cls, present('pre', refs(('alpha', 'a1'), ('claiming', 'c1'))))
-    assert [r['action'] for r in result['results']] == ['created', 'created']
-    # taken, renewed and released on the member with storage; none written to the claiming one
-    assert set(MADE['alpha'][0].lease_writes) == {'a1'} and MADE['alpha'][0].leases == {'id-a1': None}
+    def claim_leases(self, guests, text):
+        self.calls.append(('claim', sorted(g.name for g in guests), text))
+        return dict(self.others)
+
+    def release_leases(self, guests):
+        self.calls.append(('release', sorted(g.name for g in guests)))
+        return {}
+
+    def read_lease(self, guest):
+        raise AssertionError('an entries member is never asked for a per-guest lease')
+
+    write_lease = read_lease
 
 
-@pytest.mark.parametrize('second', ['alpha', 'beta'])
-def test_a_member_with_one_lease_entry_per_run_is_held_in_memory_in_a_set_across_providers(second):
-    """VMware's leases (lease_entries: one entry for all of a run's guests) fit neither per-guest protocol: next
-    to a member with storage (alpha) or to one without (beta), the composite never calls them."""
-    class Entries(Beta):
-        provider = 'entries'
-        supports_leases = True
-        lease_entries = True
-        guests_of = {'e1': 'running'}
-
-        def read_lease(self, guest):
-            raise AssertionError('the composite must not use an entries member as a per-guest store')
-
-        write_lease = claim_lease = claim_leases = other_leases = read_lease
-    other = Alpha if second == 'alpha' else Beta
-    cls = composite_for([other, Entries])
+def test_each_member_leases_its_own_guests_with_its_own_protocol_under_one_run():
+    """libvirt/OpenStack-like (alpha: per-guest write and read back) and VMware-like (one entry per run) in one
+    set: each member is asked for exactly its guests' leases, with the same run in both, all released."""
+    Entries.others = {}
+    cls = composite_for([Entries, Alpha])
+    result = run(cls, present('pre', refs(('alpha', 'a1'), ('entries', 'e1'), ('alpha', 'a2'))))
+    assert [r['action'] for r in result['results']] == ['created', 'created', 'created']
+    entries, alpha = MADE['entries'][0], MADE['alpha'][0]
+    assert [c[:2] for c in entries.calls] == [('claim', ['e1']), ('release', ['e1'])]
+    assert set(alpha.lease_writes) == {'a1', 'a2'} and alpha.leases == {'id-a1': None, 'id-a2': None}
     with cls({}) as backend:
-        assert not getattr(backend, 'lease_entries', False) and backend.supports_leases is (second == 'alpha')
-        guests = refs((second, '%s1' % second[0]), ('entries', 'e1'))
-        result = SnapshotEngine(backend, wait_policy=policy()).run(present('pre', guests))
-    assert [r['action'] for r in result['results']] == ['created', 'created']
+        assert backend.supports_leases is False   # the composite stores none itself
+        assert [(m.provider, [g.name for g in part]) for m, part in backend.lease_parts(
+            backend.find_guests(refs(('entries', 'e1'), ('alpha', 'a2'))))] == [('alpha', ['a2']), ('entries', ['e1'])]
 
 
-def test_claim_lease_members_keep_their_leases_when_no_member_writes_and_reads_back():
-    claims = []
+def test_the_leases_of_a_set_are_all_or_none_and_one_wait_for_all_members():
+    """alpha's guest is held by another run for 20 s, entries' all along: the set waits its 30 s once (not
+    30 s per member), then fails naming the run on the entries member, with alpha's lease released."""
+    from ansible_collections.savepoint.virt.plugins.module_utils._lease import Lease
+    from ansible_collections.savepoint.virt.plugins.module_utils._locking import GuestBusyError, LeaseKeepers
+    from ansible_collections.savepoint.virt.plugins.module_utils._model import to_iso, utcnow
+    import datetime
+    clock = {'t': 0.0}
+    live = Lease(run='0therrun0000', who='ops@elsewhere pid 7', acquired_at=to_iso(utcnow()),
+                 expires_at=to_iso(utcnow() + datetime.timedelta(hours=1))).encode(80)
+    Entries.others = {'id-e1': [live]}
 
-    class Claiming(Beta):
-        provider = 'claiming'
-        supports_leases = True
-        lease_mutex = True
-        lease_max_chars = 80
-        guests_of = {'c1': 'running'}
-
-        def claim_lease(self, guest, text, stale):
-            claims.append((guest.name, len(text) <= 80, stale))
-            self.leases[guest.id] = text
-            return True
-
+    class Held(Alpha):
         def read_lease(self, guest):
-            return self.leases.get(guest.id)
+            if guest.id == 'id-a1' and clock['t'] < 20.0 and self.leases.get(guest.id) is None:
+                return live
+            return super().read_lease(guest)
 
-        def write_lease(self, guest, text):
-            self.leases[guest.id] = text
-    cls = composite_for([Beta, Claiming])
-    with cls({}) as backend:
-        assert backend.lease_mutex is True and backend.supports_leases is True and backend.lease_max_chars == 80
-        guests = refs(('beta', 'b1'), ('claiming', 'c1'))
-        result = SnapshotEngine(backend, wait_policy=policy()).run(present('pre', guests))
-    assert [r['action'] for r in result['results']] == ['created', 'created']
-    assert claims == [('c1', True, None)] and MADE['claiming'][0].leases == {'id-c1': None}
-    # next to a write/read-back member (Alpha) the claiming one is held in memory instead
-    with composite_for([Alpha, Claiming])({}) as backend:
-        assert backend.lease_mutex is False and backend.supports_leases is True
+    def sleep(seconds):
+        clock['t'] += seconds
+    with composite_for([Entries, Held])({}) as backend:
+        guests = backend.find_guests(refs(('alpha', 'a1'), ('entries', 'e1')))
+        keepers = LeaseKeepers(backend, 30.0, clock=lambda: clock['t'], sleep=sleep)
+        with pytest.raises(GuestBusyError) as caught:
+            keepers.acquire(guests)
+    assert "guest 'e1' is in use by another run" in caught.value.msg and 'ops@elsewhere pid 7' in caught.value.msg
+    assert 20.0 <= clock['t'] <= 30.0 + 5.0   # one wait: at most the timeout and one last poll, not 2 x 30 s
+    alpha = MADE['alpha'][0]
+    assert alpha.lease_writes == ['a1', 'a1'] and alpha.leases == {'id-a1': None}   # taken, then released
+    assert MADE['entries'][0].calls[-1] == ('release', ['e1']) and keepers.keepers == []
+
+
+def test_a_lost_renewal_on_one_member_is_raised_after_the_others_are_renewed():
+    from ansible_collections.savepoint.virt.plugins.module_utils._locking import LeaseKeepers
+    renewed = []
+
+    class Renewing(Entries):
+        def renew_leases(self, guests, text):
+            renewed.append(self.provider)
+            return {}
+
+    class AlphaRenewing(Alpha):   # first in provider order, and its renewal finds its lease gone
+        def renew_leases(self, guests, text):
+            renewed.append(self.provider)
+            return {g.id: ProviderError('the lease of this run is gone') for g in guests}
+    Entries.others = {}
+    clock = {'t': 0.0}
+    with composite_for([Renewing, AlphaRenewing])({}) as backend:
+        keepers = LeaseKeepers(backend, 30.0, clock=lambda: clock['t'], sleep=lambda s: None)
+        keepers.acquire(backend.find_guests(refs(('entries', 'e1'), ('alpha', 'a1'))))
+        clock['t'] += 60.0
+        with pytest.raises(ProviderError, match='lease of this run is gone'):
+            keepers.renew()
+        keepers.release()
+    assert renewed == ['alpha', 'entries']
+
