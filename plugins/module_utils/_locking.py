@@ -10,8 +10,9 @@ engine therefore holds a lease on every guest of a request from before it
 reads the trees until after it has read them back (look, decide, act).
 
 - Where: the backend stores an opaque text per guest (libvirt: an element
-  of the domain's <metadata> in the collection's namespace; VMware: a custom
-  folder per guest, see _backends/vmware/lease.py; OpenStack: a key of the server's metadata, whose
+  of the domain's <metadata> in the collection's namespace; VMware: one entry
+  per run naming all its guests, see "Races, entries" below and
+  _backends/vmware/lease.py; OpenStack: a key of the server's metadata, whose
   255-character limit ``lease_max_chars`` states). A backend without storage (``supports_leases = False``) is not
   locked; the provider's own serialisation is then all there is.
 - How long: ``timeout + LEASE_MARGIN_SECONDS + RENEW_SLACK_SECONDS`` from the
@@ -24,10 +25,13 @@ reads the trees until after it has read them back (look, decide, act).
   the dead run.
 - Bulk: a backend may offer ``renew_leases(guests, text)`` and
   ``release_leases(guests)`` to renew or release many leases with one wait
-  (VMware: one task per lease, all waited for together) instead of one
-  round trip chain per guest. ``release_leases`` is only offered by mutex
-  backends that remove exactly the lease object this run created, which no
-  other run's lease can be, so it needs no read before the removal.
+  (VMware: one task per entry, all waited for together) instead of one
+  round trip chain per guest. ``release`` removes leases one by one only
+  where it read the lease and found it this run's, but calls
+  ``release_leases`` without any read, so only a backend that removes exactly
+  the lease object this run created may offer it: the entries backend
+  (VMware) destroys this run's own entry, by the object it created, which no
+  other run's lease can be.
 - Waiting: a run that finds a live lease of another run waits for it (up to
   its own ``timeout``), then fails naming the other run, having written nothing.
 - Races, registers (libvirt): the store has no compare-and-set, so a run writes
@@ -35,12 +39,6 @@ reads the trees until after it has read them back (look, decide, act).
   finds its own lease holds it (of two writers the last one wins, the other
   sees it and waits). This excludes only while a run's read and write are
   closer together than the settle time; libvirt's are (one local call each).
-- Races, mutexes (VMware, ``lease_mutex = True``): the backend's
-  ``claim_lease`` is an atomic create-if-absent (a folder with a per-guest
-  name: vSphere refuses a second one with DuplicateName), so exactly one run
-  gets it whatever the timing; the lease text stored beside it says who and
-  until when. A stale one is taken over by removing exactly the lease that was
-  read (``stale``) and claiming again, so of two heirs only one wins.
 - Races, entries (VMware, ``lease_entries = True``): a run writes ONE entry naming
   all its guests (``claim_leases``: the lease text and the guest list, in one
   place per datacenter), and only then reads every other run's entry. Of two
@@ -71,9 +69,6 @@ LEASE_MARGIN_SECONDS = 60.0
 RENEW_SLACK_SECONDS = 20.0
 SETTLE_SECONDS = 1.0
 MAX_POLL_SECONDS = 5.0
-#: a mutex held without its lease text this long (by this run's watch) is taken over: the text is written
-#: right after the mutex is taken, so only a run that died in between leaves it so
-DETAILLESS_GRACE_SECONDS = 10.0
 
 
 class GuestBusyError(SavepointError):
@@ -131,10 +126,6 @@ class LeaseKeeper:
     def _text(self) -> str:
         """This run's lease as the backend stores it (compact where the store holds a short name only)."""
         return self._mine().encode(getattr(self.backend, 'lease_max_chars', None))
-
-    @property
-    def _mutex(self) -> bool:
-        return bool(getattr(self.backend, 'lease_mutex', False))
 
     def _wait_deadline(self) -> float:
         """When waiting for another run's lease gives up: ``timeout`` from now, or ``wait_until`` if sooner."""
@@ -223,8 +214,6 @@ class LeaseKeeper:
         try:
             if self._entries:
                 self._acquire_all_entries(ordered)
-            elif self._mutex:
-                self._acquire_all_mutex(ordered)
             else:
                 self._acquire_all(ordered)
             # What was read of the guests before (the lookup) may predate another run that held them.
@@ -290,8 +279,7 @@ class LeaseKeeper:
             self.warnings.append(warning)
             self._say(warning)
 
-    def _wait_for(self, busy: tuple, deadline: float, said: set, delay: float,
-                  unknown: str = 'the lease written by this run did not read back') -> float:
+    def _wait_for(self, busy: tuple, deadline: float, said: set, delay: float) -> float:
         """Release what is held, then wait a little for the busy guest (or fail at the deadline)."""
         self.release()
         guest, lease = busy
@@ -301,8 +289,8 @@ class LeaseKeeper:
             return delay
         if left <= 0:
             if lease is None:
-                raise GuestBusyError("guest '%s': %s within %ds; nothing was changed" % (guest.name, unknown,
-                                                                                         self.timeout),
+                raise GuestBusyError("guest '%s': the lease written by this run did not read back within %ds; "
+                                     "nothing was changed" % (guest.name, self.timeout),
                                      details={'guest': guest.to_dict()})
             raise GuestBusyError(
                 "guest '%s' is in use by another run: %s; waited %ds for it, nothing was changed. "
@@ -315,58 +303,6 @@ class LeaseKeeper:
         # A little jitter, so that two runs that lost to each other do not retry in lock step.
         self.sleep(min(delay * (0.75 + 0.5 * random.random()), max(left, 0.0)))
         return min(delay * 2, MAX_POLL_SECONDS)
-
-    def _acquire_all_mutex(self, guests: List[Guest]) -> None:
-        """All leases or none, with a backend whose claim is an atomic create-if-absent: no settle, no
-        read-back; a stale lease is removed only as it was read, so of two heirs one wins."""
-        deadline = self._wait_deadline()
-        said: set = set()
-        detailless: dict = {}  # guest id -> when this run first found its mutex without a lease text
-        delay = 0.5
-        while True:
-            busy: Optional[tuple] = None
-            taken = []
-            for guest in guests:
-                if self.backend.claim_lease(guest, self._text(), None):
-                    self.held.append(guest)
-                    self.written[guest.id] = self.clock()
-                    continue
-                raw = self.backend.read_lease(guest)
-                stale: Optional[str] = None
-                note: Optional[str] = None
-                lease: Optional[Lease] = None
-                if raw is None:  # released between the claim and the read: claim again at once
-                    busy = (guest, None)
-                elif not raw.strip():
-                    first = detailless.setdefault(guest.id, self.clock())
-                    if self.clock() - first >= DETAILLESS_GRACE_SECONDS:
-                        stale, note = raw, 'its lease had no details for %ds (the run died taking it)' % (
-                            DETAILLESS_GRACE_SECONDS)
-                    else:
-                        busy = (guest, None)
-                else:
-                    lease, problem = self._decode(raw)
-                    if problem is not None:
-                        stale, note = raw, problem
-                    else:
-                        if lease is not None and lease.expired(self.now()):
-                            stale = raw
-                        else:
-                            busy = (guest, lease)
-                if stale is not None:
-                    if self.backend.claim_lease(guest, self._text(), stale):
-                        self.held.append(guest)
-                        self.written[guest.id] = self.clock()
-                        taken.append((guest, note, lease))
-                        continue
-                    busy = (guest, None)  # another heir was first: look again
-                if busy is not None:
-                    break
-            if busy is None:
-                self._took_over(taken)
-                return
-            delay = self._wait_for(busy, deadline, said, delay,
-                                   unknown='another run holds the lease but has not written who it is')
 
     def _acquire_all_entries(self, guests: List[Guest]) -> None:
         """All leases or none, with a backend that stores one entry per run (see the module docstring):

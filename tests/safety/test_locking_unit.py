@@ -163,26 +163,6 @@ def test_release_leaves_another_runs_lease():
     assert 'b' in store.leases
 
 
-# -- a mutex store (VMware's folder): claim is an atomic create-if-absent ------------------------
-class MutexStore(Store):
-    lease_mutex = True
-    lease_max_chars = 80
-
-    def __init__(self):
-        super().__init__()
-        self.claims = 0
-
-    def claim_lease(self, guest, text, stale):
-        self.claims += 1
-        assert len(text) <= self.lease_max_chars
-        if stale is not None and self.leases.get(guest.id) == stale:
-            del self.leases[guest.id]
-        if guest.id in self.leases:
-            return False
-        self.leases[guest.id] = text
-        return True
-
-
 def test_compact_lease_round_trips_within_the_limit():
     from ansible_collections.savepoint.virt.plugins.module_utils._locking import Lease
     lease = Lease(run='0123456789ab', who='user@host pid 1 job 7 state=present/x%y ' + 'w' * 80,
@@ -192,67 +172,6 @@ def test_compact_lease_round_trips_within_the_limit():
     back = Lease.decode(text)
     assert (back.run, back.acquired_at, back.expires_at) == (lease.run, lease.acquired_at, lease.expires_at)
     assert back.who.startswith('user@host pid 1 job 7')
-
-
-def test_mutex_excludes_a_second_run_and_names_it():
-    store, clock = MutexStore(), Clock()
-    first = keeper(store, clock)
-    first.acquire(GUESTS)
-    with pytest.raises(GuestBusyError) as err:
-        keeper(store, clock, timeout=5).acquire(GUESTS)
-    assert first.run in err.value.msg and 'nothing was changed' in err.value.msg
-    assert {v.split()[3] for v in store.leases.values()} == {first.run}
-    first.release()
-    assert store.leases == {}
-
-
-@pytest.mark.parametrize('left', ['expired', 'no_details', 'unreadable'])
-def test_mutex_takes_over_what_a_dead_run_left(left):
-    store, clock = MutexStore(), Clock()
-    dead = keeper(store, clock, timeout=1)
-    dead.acquire(GUESTS)
-    if left == 'no_details':
-        store.leases['b'] = ''
-    elif left == 'unreadable':
-        store.leases['b'] = 'garbage'
-    dead.held = []  # SIGKILL: nothing released
-    heir = keeper(store, clock, timeout=120)
-    heir.acquire(GUESTS)
-    assert {v.split()[3] for v in store.leases.values()} == {heir.run}
-    assert any('stale lease' in w and 'web2' in w for w in heir.warnings), heir.warnings
-    if left == 'expired':
-        assert clock.t >= 1 + 60 - 1  # waited for the expiry (timeout + margin), not less
-    elif left == 'no_details':
-        assert clock.t >= 10  # DETAILLESS_GRACE_SECONDS
-
-
-def test_mutex_stale_lease_goes_to_one_heir_only():
-    """Two heirs read the same stale lease; the second one's claim finds the first heir's lease, not the one
-    it read, so it must not remove it."""
-    store, clock = MutexStore(), Clock()
-    stale = 'spl1 1 1 deadbeef0000 x'
-    store.leases['a'] = stale
-    one = keeper(store, clock)
-    one.acquire([GUESTS[1]])
-    assert store.claim_lease(GUESTS[1], 'spl1 9999999999 1 other00000000 y', stale) is False
-    assert store.leases['a'].split()[3] == one.run
-
-
-def test_mutex_unsupported_means_unlocked_with_a_warning():
-    from ansible_collections.savepoint.virt.plugins.module_utils._errors import UnsupportedError
-
-    class NoFolders(MutexStore):
-        def claim_lease(self, guest, text, stale):
-            raise UnsupportedError('this vSphere server cannot create the lease folder')
-    k = keeper(NoFolders(), Clock())
-    k.acquire(GUESTS)
-    assert k.held == [] and any('not kept out' in w for w in k.warnings)
-
-
-def test_mutex_check_mode_claims_nothing():
-    store, clock = MutexStore(), Clock()
-    keeper(store, clock, check_mode=True).acquire(GUESTS)
-    assert store.claims == 0 and store.writes == 0
 
 
 @pytest.mark.parametrize('who', ['u@h pid 1', 'x' * 300, 'ü\\"' * 120, 'root@' + 'h' * 64 + ' pid 4194304 job 12345 state=reverted'])
@@ -328,8 +247,8 @@ def test_renew_rewrites_only_leases_that_would_start_a_round_with_less_than_time
                                                                    + RENEW_SLACK_SECONDS))}
 
 
-class BulkStore(MutexStore):
-    """A mutex store with the bulk hooks (as VMware has them)."""
+class BulkStore(Store):
+    """A plain store with the bulk hooks (as VMware's entries backend has them)."""
 
     def __init__(self):
         super().__init__()
