@@ -16,7 +16,7 @@ The package, one job per file (each builds on the one before):
 - ``tree.py``: a VM's snapshot tree as records (pure)
 - ``snapshots.py``: capabilities; create/revert/delete tasks and the checks after them
 - ``tasks.py``: the task waiter (stands alone: a property collector and operations)
-- ``lease.py``: the per-VM lease of one run at a time, a folder created if absent (a true mutex)
+- ``lease.py``: the leases of one run at a time per VM, one entry per run in a registry folder per datacenter
 - ``backend.py``: ``VmwareBackend``, which puts them together
 """
 
