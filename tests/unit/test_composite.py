@@ -398,4 +398,3 @@ def test_a_lost_renewal_on_one_member_is_raised_after_the_others_are_renewed():
             keepers.renew()
         keepers.release()
     assert renewed == ['alpha', 'entries']
-
