@@ -9,9 +9,9 @@ two snapshots of one name, a revert under a running create, half a set. The
 engine therefore holds a lease on every guest of a request from before it
 reads the trees until after it has read them back (look, decide, act).
 
-- Where: the backend stores an opaque text per guest (libvirt: an element
-  of the domain's <metadata> in the collection's namespace; VMware: one entry
-  per run naming all its guests, see "Races, entries" below and
+- Where: the backend stores an opaque lease text (per guest for libvirt: an
+  element of the domain's <metadata> in the collection's namespace; VMware: one
+  entry per run naming all its guests, see "Races, entries" below and
   _backends/vmware/lease.py; OpenStack: a key of the server's metadata, whose
   255-character limit ``lease_max_chars`` states). A backend without storage (``supports_leases = False``) is not
   locked; the provider's own serialisation is then all there is.
@@ -33,12 +33,15 @@ reads the trees until after it has read them back (look, decide, act).
   (VMware) destroys this run's own entry, by the object it created, which no
   other run's lease can be.
 - Waiting: a run that finds a live lease of another run waits for it (up to
-  its own ``timeout``), then fails naming the other run, having written nothing.
-- Races, registers (libvirt): the store has no compare-and-set, so a run writes
-  its lease, waits SETTLE_SECONDS and reads it back; only a run that still
-  finds its own lease holds it (of two writers the last one wins, the other
-  sees it and waits). This excludes only while a run's read and write are
-  closer together than the settle time; libvirt's are (one local call each).
+  its own ``timeout``; a set across providers at most that in all, see
+  LeaseKeepers), then fails naming the other run, having written nothing.
+- Races, registers (libvirt, OpenStack): the store has no compare-and-set, so a
+  run writes its lease, waits the settle time (``lease_settle_seconds``, else
+  SETTLE_SECONDS) and reads it back; only a run that still finds its own lease
+  holds it (of two writers the last one wins, the other sees it and waits).
+  This excludes only while a run's read and write are closer together than the
+  settle time; libvirt's are (one local call each), and so are Nova's (two API
+  calls on a consistent register, _backends/openstack/lease.py).
 - Races, entries (VMware, ``lease_entries = True``): a run writes ONE entry naming
   all its guests (``claim_leases``: the lease text and the guest list, in one
   place per datacenter), and only then reads every other run's entry. Of two
