@@ -40,8 +40,9 @@ reads the trees until after it has read them back (look, decide, act).
   SETTLE_SECONDS) and reads it back; only a run that still finds its own lease
   holds it (of two writers the last one wins, the other sees it and waits).
   This excludes only while a run's read and write are closer together than the
-  settle time; libvirt's are (one local call each), and so are Nova's (two API
-  calls on a consistent register, _backends/openstack/lease.py).
+  settle time: libvirt's are (one local call each); Nova's while its two API
+  calls (a metadata read and write on a consistent register,
+  _backends/openstack/lease.py) take less than that together.
 - Races, entries (VMware, ``lease_entries = True``): a run writes ONE entry naming
   all its guests (``claim_leases``: the lease text and the guest list, in one
   place per datacenter), and only then reads every other run's entry. Of two
