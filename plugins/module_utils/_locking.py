@@ -88,7 +88,25 @@ class LeaseUnavailableError(SavepointError):
     kind = 'provider_error'
 
 
-class LeaseKeeper:
+class _Holding:
+    """``hold``: the leases of ``guests`` for the body of a with statement, always released after it."""
+
+    def acquire(self, guests: List[Guest]) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def hold(self, guests: List[Guest]) -> Iterator[Any]:
+        try:
+            self.acquire(guests)
+            yield self
+        finally:
+            self.release()
+
+
+class LeaseKeeper(_Holding):
     """Acquires, renews and releases the leases of one request's guests on one backend."""
 
     def __init__(self, backend: Any, timeout: float, check_mode: bool = False,
@@ -192,15 +210,6 @@ class LeaseKeeper:
             if fresh:
                 return self._decode(text)
         return self._read(guest)
-
-    @contextlib.contextmanager
-    def hold(self, guests: List[Guest]) -> Iterator['LeaseKeeper']:
-        """Hold the leases of ``guests`` for the body; always released after it."""
-        try:
-            self.acquire(guests)
-            yield self
-        finally:
-            self.release()
 
     def acquire(self, guests: List[Guest]) -> None:
         if not self.enabled:
@@ -399,7 +408,7 @@ class LeaseKeeper:
                                      "by itself" % (guest.name, exc))
 
 
-class LeaseKeepers:
+class LeaseKeepers(_Holding):
     """The leases of a set across providers (a CompositeBackend): one LeaseKeeper per member backend,
     each with that provider's own protocol and storage, so a set keeps another run out of every guest as
     a task of one provider does.
@@ -423,14 +432,6 @@ class LeaseKeepers:
         self.run, self.who = run_identity(what)
         self.keepers: List[LeaseKeeper] = []
         self.warnings: List[str] = []
-
-    @contextlib.contextmanager
-    def hold(self, guests: List[Guest]) -> Iterator['LeaseKeepers']:
-        try:
-            self.acquire(guests)
-            yield self
-        finally:
-            self.release()
 
     def acquire(self, guests: List[Guest]) -> None:
         wait_until = self.clock() + self.timeout

@@ -6,7 +6,8 @@ of ProviderHarness in ``HARNESSES``; the suite then runs against it too.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+import contextlib
+from typing import Any, Dict, Iterator, List, Optional
 
 from ansible_collections.savepoint.virt.plugins.module_utils._backend import SnapshotBackend
 from ansible_collections.savepoint.virt.plugins.module_utils._engine import Request, SnapshotEngine
@@ -59,3 +60,29 @@ class ProviderHarness:
         marker = make_marker(None, 'contract-suite', expires_in) if owned else None
         return self.run(Request(state='present', guests=[ref], snapshot_name=name,
                                 spec=SnapshotSpec(name=name, marker=marker, **spec)))
+
+
+@contextlib.contextmanager
+def all_started(made: Dict[str, ProviderHarness]) -> Iterator[Dict[str, ProviderHarness]]:
+    """The harnesses of a set across providers, each started (one that cannot start raises: the test fails);
+    the ones started are stopped again at the end."""
+    started: List[ProviderHarness] = []
+    try:
+        for harness in made.values():
+            harness.start()
+            started.append(harness)
+        yield made
+    finally:
+        for harness in started:
+            harness.stop()
+
+
+def cleanup_all(made: Dict[str, ProviderHarness]) -> None:
+    """cleanup() of every harness: each one is tried, then what failed is reported."""
+    errors = []
+    for harness in made.values():
+        try:
+            harness.cleanup()
+        except Exception as exc:  # clean every provider, then report
+            errors.append('%s: %s' % (harness.name, exc))
+    assert not errors, errors

@@ -24,6 +24,7 @@ from ansible_collections.savepoint.virt.plugins.module_utils._ownership import m
 from ansible_collections.savepoint.virt.plugins.module_utils._waiting import WaitPolicy
 
 from contract import harness_openstack, harness_vmware
+from contract.harness import all_started, cleanup_all
 from contract.harness_libvirt import LibvirtTestDriverHarness
 from contract.harness_openstack import OpenStackHarness
 from contract.harness_vmware import VcsimHarness
@@ -36,30 +37,16 @@ TIMEOUT = 180.0
 
 @pytest.fixture(scope='module')
 def harnesses():
-    made = {'libvirt': LibvirtTestDriverHarness(), 'vmware': VcsimHarness(), 'openstack': OpenStackHarness()}
-    started = []
-    try:
-        for harness in made.values():
-            harness.start()     # raises (the test fails) when a service cannot start
-            started.append(harness)
+    with all_started({'libvirt': LibvirtTestDriverHarness(), 'vmware': VcsimHarness(),
+                      'openstack': OpenStackHarness()}) as made:
         yield made
-    finally:
-        for harness in started:
-            harness.stop()
 
 
 @pytest.fixture
 def guests(harnesses, monkeypatch):
     monkeypatch.setenv('VMWARE_VALIDATE_CERTS', 'false')   # see connection()
-    refs = {name: harness.new_guest() for name, harness in harnesses.items()}
-    yield refs
-    errors = []
-    for harness in harnesses.values():
-        try:
-            harness.cleanup()
-        except Exception as exc:  # clean every provider, then report
-            errors.append(str(exc))
-    assert not errors, errors
+    yield {name: harness.new_guest() for name, harness in harnesses.items()}
+    cleanup_all(harnesses)
 
 
 def connection(harnesses) -> Dict[str, object]:

@@ -27,6 +27,7 @@ from ansible_collections.savepoint.virt.plugins.module_utils._ownership import m
 from ansible_collections.savepoint.virt.plugins.module_utils._waiting import WaitPolicy
 
 from contract import harness_vmware
+from contract.harness import all_started, cleanup_all
 from contract.harness_libvirt import LibvirtTestDriverHarness
 from contract.harness_vmware import VcsimHarness
 
@@ -38,24 +39,14 @@ WAIT = 3.0
 
 @pytest.fixture(scope='module')
 def harnesses():
-    made = {'libvirt': LibvirtTestDriverHarness(), 'vmware': VcsimHarness()}
-    started = []
-    try:
-        for harness in made.values():
-            harness.start()     # raises (the test fails) when a service cannot start
-            started.append(harness)
+    with all_started({'libvirt': LibvirtTestDriverHarness(), 'vmware': VcsimHarness()}) as made:
         yield made
-    finally:
-        for harness in started:
-            harness.stop()
 
 
 @pytest.fixture
 def guests(harnesses):
-    refs = {name: harness.new_guest() for name, harness in harnesses.items()}
-    yield refs
-    for harness in harnesses.values():
-        harness.cleanup()
+    yield {name: harness.new_guest() for name, harness in harnesses.items()}
+    cleanup_all(harnesses)
 
 
 def connection(harnesses) -> Dict[str, object]:
