@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.savepoint.virt.plugins.module_utils import _engine
+from ansible_collections.savepoint.virt.plugins.module_utils import _locking
 from ansible_collections.savepoint.virt.plugins.module_utils._locking import LeaseKeeper
 
 SHORT_MARGIN_SECONDS = 5.0
@@ -26,6 +26,8 @@ class ShortMarginLeases(LeaseKeeper):
 
 
 def use_short_margin(monkeypatch: Any) -> float:
-    """Every SnapshotEngine run of this test writes leases with the short margin; returns it."""
-    monkeypatch.setattr(_engine, 'LeaseKeeper', ShortMarginLeases)
+    """Every SnapshotEngine run of this test writes leases with the short margin; returns it. (The engine makes
+    its keepers with _locking.keeper_for, which, like the per-member keepers of a set across providers, makes
+    each one as _locking.LeaseKeeper.)"""
+    monkeypatch.setattr(_locking, 'LeaseKeeper', ShortMarginLeases)
     return SHORT_MARGIN_SECONDS
