@@ -111,12 +111,20 @@ def test_unreachable_server_is_a_connection_error(vcsim):
 # -- lookups -----------------------------------------------------------------------------------------
 
 class CallCounter:
-    """Counts SOAP calls made through a connected backend's stub."""
+    """Counts SOAP calls made through a connected backend's stub, and the property retrievals it sends
+    itself (fast_props)."""
 
     def __init__(self, backend):
         self.calls = []
         stub = backend.si._stub
         invoke, accessor = stub.InvokeMethod, stub.InvokeAccessor
+        collector = backend._property_collector
+        send = collector.send
+
+        def sent(stub, mo, info, args):
+            self.calls.append(info.wsdlName)
+            return send(stub, mo, info, args)
+        collector.send = sent
 
         def method(mo, info, args, *rest):
             self.calls.append(info.wsdlName)

@@ -15,7 +15,7 @@ from typing import Any, Dict, List
 import pytest
 from pyVmomi import SoapAdapter
 
-from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware import VmwareBackend, snapshot_records
+from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware import VmwareBackend, fast_props, snapshot_records
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware.lease import REGISTRY_FOLDER, moid_lists
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware.session import VmwareSession
 from ansible_collections.savepoint.virt.plugins.module_utils._engine import Request, SnapshotEngine
@@ -45,7 +45,13 @@ class Calls:
             objects = list(objects)
             self.retrievals.append({'objects': len(objects), 'paths': list(paths), 'doing': doing})
             return real_retrieve(backend, objects, obj_type, paths, doing)
+        real_send = fast_props.FastCollector.send
+
+        def send(stub, mo, info, args):   # the property retrievals the backend sends itself
+            self.methods[info.wsdlName] += 1
+            return real_send(stub, mo, info, args)
         monkeypatch.setattr(SoapAdapter.SoapStubAdapter, 'InvokeMethod', invoke)
+        monkeypatch.setattr(fast_props.FastCollector, 'send', staticmethod(send))
         monkeypatch.setattr(VmwareSession, '_retrieve', retrieve)
 
     def reset(self) -> None:

@@ -23,13 +23,14 @@ from ..._errors import (
 from ..._lazy_import import import_on_first_use
 
 PYVMOMI_IMPORT_ERROR = None
-vim = vmodl = SmartConnect = None
+vim = vmodl = SmartConnect = SoapAdapter = VmomiSupport = None
 
 
 def load_pyvmomi() -> bool:
     """pyVmomi, imported on first use (_lazy_import)."""
     return import_on_first_use(globals(), 'PYVMOMI_IMPORT_ERROR', vim='pyVmomi:vim', vmodl='pyVmomi:vmodl',
-                               SmartConnect='pyVim.connect:SmartConnect')
+                               SmartConnect='pyVim.connect:SmartConnect', SoapAdapter='pyVmomi:SoapAdapter',
+                               VmomiSupport='pyVmomi:VmomiSupport')
 
 
 #: vSphere power states as the engine names them

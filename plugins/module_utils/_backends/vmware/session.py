@@ -16,6 +16,7 @@ from ..._errors import (
 )
 from . import sdk
 from .sdk import NETWORK_ERRORS, fault_message, load_pyvmomi, parse_bool, translate
+from .fast_props import property_collector
 from .tasks import TaskWaiter
 
 #: socket timeout of every SOAP call (a vCenter that stops answering must not hang a play)
@@ -96,6 +97,8 @@ class VmwareSession(SnapshotBackend):
         self._static: Dict[str, Dict[str, Any]] = {}  # moid -> its sdk.STATIC_PROPS as the lookup read them
         self._no_find_all = False
         self._broken: Optional[str] = None
+        self._collector: Any = None
+        self._collector_of: Any = None   # the service content it was made for (tests give fakes)
 
     # -- session -------------------------------------------------------------
     @property
@@ -231,9 +234,17 @@ class VmwareSession(SnapshotBackend):
             if moid in found:
                 found[moid].update({path: layout.get(path) for path in sdk.LAYOUT_PROPS})
 
+    @property
+    def _property_collector(self) -> Any:
+        """The session's property collector, its retrievals parsed in C (fast_props), made once per session."""
+        if self._collector is None or self._collector_of is not self.content:
+            self._collector = property_collector(self.content, getattr(self.si, '_stub', None))
+            self._collector_of = self.content
+        return self._collector
+
     def _collect(self, spec: Any, doing: str) -> Dict[str, Dict[str, Any]]:
         pcq = sdk.vmodl.query.PropertyCollector
-        pc = self.content.propertyCollector
+        pc = self._property_collector
         found: Dict[str, Dict[str, Any]] = {}
 
         def run() -> None:
@@ -256,7 +267,7 @@ class VmwareSession(SnapshotBackend):
         waits, and a broken connection it hears of stops this session from starting anything more."""
         def broke(message: str) -> None:
             self._broken = message
-        return TaskWaiter(self.content.propertyCollector, self._socket_timeout, HTTP_TIMEOUT, broke)
+        return TaskWaiter(self._property_collector, self._socket_timeout, HTTP_TIMEOUT, broke)
 
     def _socket_timeout(self, seconds: float) -> None:
         """Best effort: bound the read timeout of the stub's HTTP connections (pyVmomi has no API for it)."""
