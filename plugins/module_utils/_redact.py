@@ -19,8 +19,9 @@ What is masked:
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 from urllib.parse import unquote
 
 MASK = '********'
@@ -104,6 +105,7 @@ def _redact_text(text: str, ordered: List[str]) -> str:
 _SECRET_KEY = re.compile(r'(?:^|.*_)(?:%s)$' % '|'.join(re.escape(k) for k in SECRET_KEYS), re.DOTALL)
 
 
+@functools.lru_cache(maxsize=4096, typed=True)   # a result's few dozen keys, each met once per guest
 def _secret_key(key: Any) -> bool:
     """A dict key that names a secret: one of SECRET_KEYS, alone or after an underscore (``os_password``)."""
     return _SECRET_KEY.match(str(key).lower()) is not None
@@ -115,17 +117,22 @@ def redact(value: Any, secrets: Optional[Iterable[str]] = None) -> Any:
     A dict entry whose key names a secret (``password``, ``auth_token``, ...) is
     masked whole when it holds a string; other strings are redacted by text.
     """
-    return _redact(value, _longest_first(secrets))
+    return _redact(value, _longest_first(secrets), {})
 
 
-def _redact(value: Any, secrets: List[str]) -> Any:
+def _redact(value: Any, secrets: List[str], done: Dict[str, str]) -> Any:
+    """``done``: the texts of this structure already redacted (a result of 1,000 guests repeats a few
+    hundred texts 50,000 times: names of states, providers, actions)."""
     if isinstance(value, str):
-        return _redact_text(value, secrets)
+        found = done.get(value)
+        if found is None:
+            found = done[value] = _redact_text(value, secrets)
+        return found
     if isinstance(value, dict):
-        return {key: (MASK if _secret_key(key) and isinstance(item, str) and item else _redact(item, secrets))
+        return {key: (MASK if _secret_key(key) and isinstance(item, str) and item else _redact(item, secrets, done))
                 for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_redact(item, secrets) for item in value)
+        return type(value)(_redact(item, secrets, done) for item in value)
     return value
 
 

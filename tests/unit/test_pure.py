@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import pytest
@@ -187,3 +188,15 @@ def test_a_wait_ends_within_max_10_percent_or_250_ms_of_the_real_end(finish):
     if finish >= 120:
         # and no more polls than openstacksdk's waiter (one every 2 s) over the same wait
         assert len(polls) <= finish / 2, len(polls)
+
+
+def test_a_record_in_results_is_what_dataclasses_asdict_gives_without_marker_problem_and_shares_nothing():
+    record = SnapshotRecord(name='s', id='1', children=['c'], size_bytes=7, marker_problem='unreadable',
+                            provider_details={'state': 'poweredOn', 'disks': [{'key': 1, 'chain': ['a']}]})
+    expected = dataclasses.asdict(record)
+    del expected['marker_problem']
+    data = record.to_dict()
+    assert data == expected and list(data) == list(expected)
+    data['children'].append('x')
+    data['provider_details']['disks'][0]['chain'].append('b')
+    assert record.children == ['c'] and record.provider_details['disks'][0]['chain'] == ['a']
