@@ -223,7 +223,7 @@ class Converter:
             if found is None:
                 found = props[child.tag] = self._prop(ptype, child.tag)
             name, declared, is_list, text = found
-            if text is not None and not child.attrib:
+            if text is not None and child.get(_XSI_TYPE) is None:
                 attrs[name] = text(child.text or '')   # the common case: a plain string, number or flag
                 continue
             val = self.value(child, declared)
@@ -258,7 +258,7 @@ class Converter:
         declared = info.type
         text = None
         if self._kind(declared) is _PRIMITIVE and declared not in self._names:
-            text = functools.partial(self._primitive, declared)
+            text = self._text_of(declared)
         return info.name, declared, self._kind(declared) is _LIST, text
 
     def _kind(self, ptype: type) -> str:
@@ -299,14 +299,21 @@ class Converter:
 
     def _primitive(self, ptype: type, text: str) -> Any:
         """Text as SoapAdapter's EndElementHandler turns it into a value."""
-        convert = self._text.get(ptype)
-        if convert is not None:
-            return convert(text)
         if ptype in self._names:
             raise Unsupported('a type or method name')
-        if issubclass(ptype, self._support.Enum):
-            return getattr(ptype, text)   # AttributeError (an enum value pyVmomi lacks): pyVmomi decides
-        return ptype(text)   # the integer and float types, PropertyPath, URI
+        return self._text_of(ptype)(text)
+
+    def _text_of(self, ptype: type) -> Callable[[str], Any]:
+        """The function that turns an element's text into a ``ptype`` (a ValueError or an AttributeError,
+        such as an enum value pyVmomi lacks, makes pyVmomi parse the answer: parse())."""
+        convert = self._text.get(ptype)
+        if convert is None:
+            if issubclass(ptype, self._support.Enum):
+                convert = functools.partial(getattr, ptype)
+            else:
+                convert = ptype   # the integer and float types, PropertyPath, URI
+            self._text[ptype] = convert
+        return convert
 
     def _datetime(self, text: str) -> datetime:
         parsed = self._support.Iso8601.ParseISO8601(text)
