@@ -121,13 +121,16 @@ def redact(value: Any, secrets: Optional[Iterable[str]] = None) -> Any:
 
 
 def _redact(value: Any, secrets: List[str], done: Dict[str, str]) -> Any:
-    """``done``: the texts of this structure already redacted (a result of 1,000 guests repeats a few
-    hundred texts 50,000 times: names of states, providers, actions)."""
-    if isinstance(value, str):
+    """``done``: the plain texts of this structure already redacted (a result of 1,000 guests repeats a
+    few hundred texts 50,000 times: names of states, providers, actions). Only plain ``str``: an equal
+    text of a subclass (Ansible's tagged strings) keeps its own object and tags."""
+    if type(value) is str:  # pylint: disable=unidiomatic-typecheck  # see above
         found = done.get(value)
         if found is None:
             found = done[value] = _redact_text(value, secrets)
         return found
+    if isinstance(value, str):
+        return _redact_text(value, secrets)
     if isinstance(value, dict):
         return {key: (MASK if _secret_key(key) and isinstance(item, str) and item else _redact(item, secrets, done))
                 for key, item in value.items()}

@@ -93,3 +93,14 @@ def test_the_quick_check_skips_no_text_the_patterns_would_change(monkeypatch):
     monkeypatch.setattr(module, '_MAYBE_SECRET', __import__('re').compile(''))   # matches every text
     assert [module._redact_text(t, []) for t in texts] == full  # pylint: disable=protected-access
     assert sum(1 for t, f in zip(texts, full) if t != f) > 3 * len(module.SECRET_KEYS)   # most were masked
+
+
+def test_a_text_repeated_in_a_result_is_redacted_alike_and_a_str_subclass_keeps_its_own_object():
+    class Tagged(str):
+        """As Ansible's tagged strings: equal to a plain text, but another object with its own tags."""
+    secret_url = 'https://admin:hunter22@vc.example/sdk'
+    tagged = Tagged('DC0_H0_VM0')
+    result = redact({'results': [{'name': 'DC0_H0_VM0', 'msg': secret_url}, {'name': tagged, 'msg': secret_url}]})
+    first, second = result['results']
+    assert first['msg'] == second['msg'] == 'https://***@vc.example/sdk'
+    assert second['name'] is tagged and type(first['name']) is str
