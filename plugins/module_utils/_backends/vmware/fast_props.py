@@ -91,14 +91,18 @@ class FastCollector:
             return result
         if isinstance(result, Exception):
             raise result
-        raise HTTPException('HTTP 500 from vSphere without a fault in its body')
+        # a server error, not a broken connection (pyVmomi raises a plain Exception here)
+        raise sdk.vmodl.RuntimeFault(msg='HTTP 500 from vSphere without a fault in its body')
 
 
 def _post(stub: Any, collector: Any, info: Any, args: List[Any]) -> Tuple[int, bytes]:
     """Send as SoapStubAdapter.InvokeMethod does (headers, cookie, pool, compression): (status, body)."""
     soap = sdk.SoapAdapter
     headers = {'Cookie': stub.cookie, 'SOAPAction': stub.versionId,
-               'Content-Type': 'text/xml; charset=%s' % soap.XML_ENCODING}
+               'Content-Type': 'text/xml; charset=%s' % soap.XML_ENCODING,
+               'User-Agent': 'pyvmomi %s %s Python/%s (%s; %s; %s)' % (
+                   soap.version_info_str, soap.kind, soap.PYTHON_VERSION, soap.OS_NAME, soap.OS_VERSION,
+                   soap.OS_ARCH)}
     headers.update(getattr(stub, '_customHeaders', None) or {})
     if getattr(stub, '_acceptCompressedResponses', False):
         headers['Accept-Encoding'] = 'gzip, deflate'
