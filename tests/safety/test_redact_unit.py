@@ -103,4 +103,4 @@ def test_a_text_repeated_in_a_result_is_redacted_alike_and_a_str_subclass_keeps_
     result = redact({'results': [{'name': 'DC0_H0_VM0', 'msg': secret_url}, {'name': tagged, 'msg': secret_url}]})
     first, second = result['results']
     assert first['msg'] == second['msg'] == 'https://***@vc.example/sdk'
-    assert second['name'] is tagged and type(first['name']) is str
+    assert second['name'] is tagged and type(first['name']) is str  # pylint: disable=unidiomatic-typecheck  # exactly str
