@@ -97,8 +97,7 @@ class VmwareSession(SnapshotBackend):
         self._static: Dict[str, Dict[str, Any]] = {}  # moid -> its sdk.STATIC_PROPS as the lookup read them
         self._no_find_all = False
         self._broken: Optional[str] = None
-        self._collector: Any = None
-        self._collector_of: Any = None   # the service content it was made for (tests give fakes)
+        self._collector: Any = None   # the session's property collector (fast_props), made at connect()
 
     # -- session -------------------------------------------------------------
     @property
@@ -125,6 +124,7 @@ class VmwareSession(SnapshotBackend):
             self.si = sdk.SmartConnect(host=self.hostname, port=self.port, user=self.username, pwd=self.password,
                                        sslContext=context, httpConnectionTimeout=HTTP_TIMEOUT, **proxy)
             self.content = self.si.RetrieveContent()
+            self._collector = property_collector(self.content, self._stub())
         except ssl.SSLCertVerificationError as exc:
             raise CertificateError(
                 'the certificate of vSphere server %s could not be verified (%s); install its CA or set '
@@ -236,11 +236,9 @@ class VmwareSession(SnapshotBackend):
 
     @property
     def _property_collector(self) -> Any:
-        """The session's property collector, its retrievals parsed in C (fast_props), made once per session."""
-        if self._collector is None or self._collector_of is not self.content:
-            self._collector = property_collector(self.content, getattr(self.si, '_stub', None))
-            self._collector_of = self.content
-        return self._collector
+        """The session's property collector, its retrievals parsed in C (fast_props); the content's own
+        where no session was connected (the unit tests' fake contents)."""
+        return self._collector if self._collector is not None else self.content.propertyCollector
 
     def _collect(self, spec: Any, doing: str) -> Dict[str, Dict[str, Any]]:
         pcq = sdk.vmodl.query.PropertyCollector
