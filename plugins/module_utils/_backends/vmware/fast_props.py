@@ -14,8 +14,8 @@ Safety: only an HTTP 200 answer made of what this converter knows is converted h
 is parsed and raised by pyVmomi's own deserializer, and anything else this converter does not know (a
 fault inside a value, an unknown namespace prefix, tag, property, type or enum value, a server GUID) makes
 pyVmomi parse the same bytes: a request is never sent twice. Requests are serialized by pyVmomi and sent
-through its stub's connection pool and session cookie as ``SoapStubAdapter.InvokeMethod`` does; pyVmomi
-has no call that hands back an answer's bytes, which is the only reason the sending is spelled out here.
+through its stub's connection pool and session cookie as ``SoapStubAdapter.InvokeMethod`` does
+(transport.py; pyVmomi has no call that hands back an answer's bytes).
 Any other stub (or a test's fake collector) is used as it is.
 """
 
@@ -24,15 +24,11 @@ from __future__ import annotations
 import base64
 import functools
 import gc
-import gzip
-import zlib
 from datetime import datetime
-from http.client import HTTPException
-from http.cookies import SimpleCookie
 from typing import Any, Callable, Dict, List, Tuple
 from xml.etree import ElementTree
 
-from . import sdk
+from . import sdk, transport
 
 _VIM = 'urn:vim25'
 _VIM_TAG = '{%s}' % _VIM
@@ -69,8 +65,8 @@ class FastCollector:
 
     @staticmethod
     def send(stub: Any, collector: Any, info: Any, args: List[Any]) -> Tuple[int, bytes]:
-        """(status, body) of one call (_post; tests wrap it to count calls)."""
-        return _post(stub, collector, info, args)
+        """(status, body) of one call (tests wrap it to count calls)."""
+        return transport.post(stub, collector, info, args)
 
     def RetrievePropertiesEx(self, specSet: List[Any], options: Any) -> Any:  # pylint: disable=invalid-name  # pyVmomi's
         return self._invoke('RetrievePropertiesEx', [specSet, options])
@@ -81,6 +77,10 @@ class FastCollector:
     def _invoke(self, method: str, args: List[Any]) -> Any:
         info = type(self._collector)._GetMethodInfo(method)  # pylint: disable=protected-access
         status, body = self.send(self._converter.stub, self._collector, info, args)
+        return self.answer(status, body, info)
+
+    def answer(self, status: int, body: bytes, info: Any) -> Any:
+        """An answer as the method's result, parsed here when it can be, else by pyVmomi; a fault raised."""
         if status == 200:
             try:
                 return self._converter.parse(body, info.result)
@@ -93,47 +93,6 @@ class FastCollector:
             raise result
         # a server error, not a broken connection (pyVmomi raises a plain Exception here)
         raise sdk.vmodl.RuntimeFault(msg='HTTP 500 from vSphere without a fault in its body')
-
-
-def _post(stub: Any, collector: Any, info: Any, args: List[Any]) -> Tuple[int, bytes]:
-    """Send as SoapStubAdapter.InvokeMethod does (headers, cookie, pool, compression): (status, body)."""
-    soap = sdk.SoapAdapter
-    headers = {'Cookie': stub.cookie, 'SOAPAction': stub.versionId,
-               'Content-Type': 'text/xml; charset=%s' % soap.XML_ENCODING,
-               'User-Agent': 'pyvmomi %s %s Python/%s (%s; %s; %s)' % (
-                   soap.version_info_str, soap.kind, soap.PYTHON_VERSION, soap.OS_NAME, soap.OS_VERSION,
-                   soap.OS_ARCH)}
-    headers.update(getattr(stub, '_customHeaders', None) or {})
-    if getattr(stub, '_acceptCompressedResponses', False):
-        headers['Accept-Encoding'] = 'gzip, deflate'
-    request = stub.SerializeRequest(collector, info, args)
-    for modifier in stub.requestModifierList:
-        request = modifier(request)
-    conn = stub.GetConnection()
-    try:
-        conn.request('POST', stub.path, request, headers)
-        resp = conn.getresponse()
-        body = resp.read()
-    except (OSError, HTTPException):
-        conn.close()
-        stub.DropConnections()   # as pyVmomi does: the server is probably sick
-        raise
-    cookie = resp.getheader('Set-Cookie') or resp.getheader('set-cookie')
-    if cookie:
-        stub.cookie = cookie
-        session = SimpleCookie(cookie).get(soap.COOKIE_NAME)
-        if session:
-            soap.StubAdapterBase.SetSessionId(stub, session.value)
-    if resp.status not in (200, 500):
-        conn.close()
-        raise HTTPException('%s %s' % (resp.status, resp.reason))
-    stub.ReturnConnection(conn)
-    encoding = (resp.getheader('Content-Encoding') or 'identity').lower()
-    if encoding == 'gzip':
-        body = gzip.decompress(body)
-    elif encoding == 'deflate':
-        body = zlib.decompress(body)
-    return resp.status, body
 
 
 class Converter:
