@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._backend import SnapshotBackend
@@ -247,11 +248,15 @@ class SnapshotEngine(ResultBuilder):
         # the next one started as soon as one finishes (_window.py), all under one deadline.
         limit = self._parallel(request)
 
+        def start_many(jobs: List[Tuple[GuestPlan, int]]) -> List[Optional[Operation]]:
+            ops = self._start_many(request, jobs)
+            for (plan, _index), op in zip(jobs, ops):
+                if op is not None:
+                    plan.operations.append(op)
+            return ops
+
         def start(plan: GuestPlan, index: int) -> Optional[Operation]:
-            op = self._start(request, plan, index)
-            if op is not None:
-                plan.operations.append(op)
-            return op
+            return start_many([(plan, index)])[0]
 
         def finished(plan: GuestPlan, _index: int, op: Operation) -> bool:
             plan.error = op.final_error
@@ -265,7 +270,7 @@ class SnapshotEngine(ResultBuilder):
                       # wait: false still waits whenever the window is full, or more than
                       # ``parallel`` guests would be worked on at once
                       wait_for_last=request.wait,
-                      new_round=lambda _index: self.leases.renew())
+                      new_round=lambda _index: self.leases.renew(), start_many=start_many)
         for plan in active:   # wait: false: what the provider finished (or failed) before returning counts
             if plan.error is None and plan.operations:
                 plan.error = plan.operations[-1].final_error
@@ -314,25 +319,35 @@ class SnapshotEngine(ResultBuilder):
             except Exception as exc:  # pylint: disable=broad-except  # reported per guest, set rolled back
                 plan.error = unexpected_error(exc, "reading back guest '%s'" % plan.guest.name)
 
-    def _start(self, request: Request, plan: GuestPlan, index: int) -> Optional[Operation]:
-        try:
-            if plan.action == 'create':
-                if plan.spec is None:
-                    raise InvalidRequestError('internal error: a create without a snapshot specification')
-                return self.backend.start_create(plan.guest, plan.spec)
-            if plan.action == 'revert':
-                return self.backend.start_revert(plan.guest, plan.targets[0], request.power_state)
-            if plan.action == 'rename':
-                return self.backend.start_rename(plan.guest, plan.targets[0], request.new_name,
-                                                 request.new_description)
-            remove_children = (request.remove_children or request.remove_all) and request.state == 'absent'
-            return self.backend.start_delete(plan.guest, plan.targets[index], remove_children)
-        except SavepointError as exc:
-            plan.error = exc
-        except Exception as exc:  # pylint: disable=broad-except  # reported per guest, set rolled back
-            plan.error = unexpected_error(exc, "starting %s of snapshot '%s' on guest '%s'"
+    def _start_many(self, request: Request, jobs: List[Tuple[GuestPlan, int]]) -> List[Optional[Operation]]:
+        """The steps a sliding window starts at once, handed to the backend together (start_together)."""
+        outcomes = self.backend.start_together([functools.partial(self._start_step, request, plan, index)
+                                                for plan, index in jobs])
+        return [self._started(request, plan, index, outcome) for (plan, index), outcome in zip(jobs, outcomes)]
+
+    def _start_step(self, request: Request, plan: GuestPlan, index: int) -> Operation:
+        if plan.action == 'create':
+            if plan.spec is None:
+                raise InvalidRequestError('internal error: a create without a snapshot specification')
+            return self.backend.start_create(plan.guest, plan.spec)
+        if plan.action == 'revert':
+            return self.backend.start_revert(plan.guest, plan.targets[0], request.power_state)
+        if plan.action == 'rename':
+            return self.backend.start_rename(plan.guest, plan.targets[0], request.new_name,
+                                             request.new_description)
+        remove_children = (request.remove_children or request.remove_all) and request.state == 'absent'
+        return self.backend.start_delete(plan.guest, plan.targets[index], remove_children)
+
+    def _started(self, request: Request, plan: GuestPlan, index: int, outcome: Any) -> Optional[Operation]:
+        """A start's outcome (its operation, or the exception it ended with) recorded on its plan."""
+        if isinstance(outcome, SavepointError):
+            plan.error = outcome
+        elif isinstance(outcome, Exception):   # reported per guest, set rolled back
+            plan.error = unexpected_error(outcome, "starting %s of snapshot '%s' on guest '%s'"
                                           % (plan.action, request.snapshot_name or plan.targets[index].name
                                              if plan.targets else request.snapshot_name, plan.guest.name))
+        else:
+            return outcome
         return None
 
     def _not_started(self, request: Request, plan: GuestPlan, index: int, limit: int) -> None:
@@ -395,29 +410,38 @@ class SnapshotEngine(ResultBuilder):
         # is bounded by ``parallel`` like the creates it undoes (a sliding window as well).
         deadline = self.policy.clock() + self.policy.timeout
 
-        def start(plan: GuestPlan, _index: int) -> Optional[Operation]:
-            try:
-                snap = find_by_name(self.backend.list_snapshots(plan.guest), request.snapshot_name or '', plan.guest)
-                if snap is None:
-                    plan.rollback = 'nothing to remove'
-                    return None
-                op = self.backend.start_delete(plan.guest, snap, False)
-            except SavepointError as exc:
-                plan.rollback = 'FAILED: %s' % exc.msg
+        def remove(plan: GuestPlan) -> Optional[Operation]:
+            snap = find_by_name(self.backend.list_snapshots(plan.guest), request.snapshot_name or '', plan.guest)
+            if snap is None:
+                plan.rollback = 'nothing to remove'
                 return None
-            except Exception as exc:  # pylint: disable=broad-except  # the other guests are still rolled back
-                plan.rollback = 'FAILED: %s' % unexpected_error(exc, 'rolling back').msg
-                return None
-            ops.append((plan, op))
-            return op
+            return self.backend.start_delete(plan.guest, snap, False)
+
+        def start_many(jobs: List[Tuple[GuestPlan, int]]) -> List[Optional[Operation]]:
+            outcomes = self.backend.start_together([functools.partial(remove, plan) for plan, _index in jobs])
+            started: List[Optional[Operation]] = []
+            for (plan, _index), outcome in zip(jobs, outcomes):
+                if isinstance(outcome, SavepointError):
+                    plan.rollback = 'FAILED: %s' % outcome.msg
+                    outcome = None
+                elif isinstance(outcome, Exception):   # the other guests are still rolled back
+                    plan.rollback = 'FAILED: %s' % unexpected_error(outcome, 'rolling back').msg
+                    outcome = None
+                if outcome is not None:
+                    ops.append((plan, outcome))
+                started.append(outcome)
+            return started
 
         def not_started(plan: GuestPlan, _index: int) -> None:
             plan.rollback = ('FAILED: not started: the timeout of %ds ran out while the guests before it were '
                              'rolled back (parallel=%d); remove the snapshot by hand' % (self.policy.timeout, limit))
 
+        def start(plan: GuestPlan, index: int) -> Optional[Operation]:
+            return start_many([(plan, index)])[0]
+
         _window.slide(creates, limit, deadline, self.policy.clock, start,
                       lambda started, until_first: self._wait(started, deadline, until_first),
-                      lambda _plan, _index, _op: True, not_started)
+                      lambda _plan, _index, _op: True, not_started, start_many=start_many)
         for plan, op in ops:
             if op.final_error is not None:
                 plan.rollback = 'FAILED: %s' % op.final_error.msg

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from ._waiting import Operation
 
@@ -36,7 +36,8 @@ def slide(items: Sequence[Any], limit: int, deadline: float, clock: Callable[[],
           not_started: Callable[[Any, int], None],
           steps: Callable[[Any], int] = lambda _item: 1,
           wait_for_last: bool = True,
-          new_round: Callable[[int], None] = lambda _step: None) -> None:
+          new_round: Callable[[int], None] = lambda _step: None,
+          start_many: Optional[Callable[[List[Tuple[Any, int]]], List[Optional[Operation]]]] = None) -> None:
     """Work on ``items`` in their order, at most ``limit`` at once.
 
     ``start(item, step)`` starts one step and returns its operation, or None when nothing was started
@@ -47,26 +48,35 @@ def slide(items: Sequence[Any], limit: int, deadline: float, clock: Callable[[],
     is told of every step the deadline came before. ``new_round(step)`` is called before the first
     guest starts step ``step`` (the engine renews its leases there, as often as before the window).
     ``wait_for_last`` false (``wait: false``): return once nothing is left to start, leaving at most
-    ``limit`` operations running.
+    ``limit`` operations running. ``start_many([(item, step), ...])``, when given, starts every step
+    the window has room for at once (one operation or None each, in order), so that a provider can take
+    the requests together; the deadline and ``new_round`` are checked for each step before any starts.
     """
     queue = deque(item for item in items if steps(item) > 0)
     running: List[_Running] = []
     rounds = [-1]   # the highest step started so far
 
-    def launch(item: Any, step: int) -> None:
+    def due(item: Any, step: int) -> bool:
         if clock() >= deadline:
             not_started(item, step)
-            return
+            return False
         if step > rounds[0]:
             rounds[0] = step
             new_round(step)
-        op = start(item, step)
-        if op is not None:
-            running.append(_Running(item, step, op))
+        return True
+
+    def launch(jobs: List[Tuple[Any, int]]) -> None:
+        if start_many is None:   # one by one, the deadline looked at before each
+            ops = [start(item, step) if due(item, step) else None for item, step in jobs]
+        else:
+            jobs = [(item, step) for item, step in jobs if due(item, step)]
+            ops = start_many(jobs) if jobs else []
+        for (item, step), op in zip(jobs, ops):
+            if op is not None:
+                running.append(_Running(item, step, op))
 
     while queue or running:
-        while queue and len(running) < limit:
-            launch(queue.popleft(), 0)
+        launch([(queue.popleft(), 0) for _free in range(min(len(queue), limit - len(running)))])
         if not running:
             continue
         more = bool(queue) or any(job.step + 1 < steps(job.item) for job in running)
@@ -75,6 +85,6 @@ def slide(items: Sequence[Any], limit: int, deadline: float, clock: Callable[[],
         wait([job.op for job in running], more)
         done = [job for job in running if job.op.complete]
         running = [job for job in running if not job.op.complete]
-        for job in done:
-            if finished(job.item, job.step, job.op) and job.step + 1 < steps(job.item):
-                launch(job.item, job.step + 1)   # the guest keeps its place: its next removal
+        # the guests keep their places: their next removals
+        launch([(job.item, job.step + 1) for job in done
+                if finished(job.item, job.step, job.op) and job.step + 1 < steps(job.item)])

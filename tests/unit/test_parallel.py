@@ -337,3 +337,51 @@ def test_default_wait_until_first_returns_when_one_is_complete_follow_ups_includ
     assert not slow.done
     backend.wait([slow], policy(), until_first=True)
     assert slow.complete
+
+
+class GroupingBackend(CountingBackend):
+    """Records what the engine hands to start_together; starts of guests in ``refuse`` raise at start."""
+
+    def __init__(self, refuse=(), **kw) -> None:
+        super().__init__(**kw)
+        self.groups: List[int] = []
+        self.refuse = set(refuse)
+
+    def start_together(self, starts):
+        self.groups.append(len(starts))
+        return super().start_together(starts)
+
+    def start_create(self, guest, spec):
+        if guest.name in self.refuse:
+            raise InvalidRequestError('guest %s refuses snapshots' % guest.name)
+        return super().start_create(guest, spec)
+
+
+def test_the_window_hands_its_free_places_to_the_backend_together():
+    backend = GroupingBackend(polls=0)   # every operation is done when started: the window refills at once
+    SnapshotEngine(backend, wait_policy=policy()).run(present(4))
+    assert backend.groups == [4, 4, 2]   # 10 guests, 4 places
+    assert backend.starts == ['create %s' % g for g in GUESTS]   # the request's order within and across groups
+    # a guest's later removals go together too, each guest still one step at a time
+    backend.groups.clear()
+    SnapshotEngine(backend, wait_policy=policy()).run(Request(
+        state='present', guests=[GuestRef(name=g) for g in GUESTS[:3]], snapshot_name='t', parallel=4,
+        spec=SnapshotSpec(name='t', marker=make_marker(None, 'test'))))
+    assert all(len(backend.snapshots[g]) == 2 for g in GUESTS[:3])
+    backend.groups.clear()
+    result = SnapshotEngine(backend, wait_policy=policy()).run(Request(   # two removals per guest
+        state='pruned', guests=[GuestRef(name=g) for g in GUESTS[:3]], owner=DEFAULT_OWNER,
+        retention=RetentionRule(keep_last=0), parallel=4))
+    assert backend.groups == [3, 3] and result['changed'] is True
+    assert not any(backend.snapshots[g] for g in GUESTS[:3])
+
+
+def test_a_start_that_fails_in_a_group_fails_its_guest_only_and_is_rolled_back_like_alone():
+    backend = GroupingBackend(polls=1, refuse={'vm02'})
+    with pytest.raises(PartialFailureError) as err:
+        SnapshotEngine(backend, wait_policy=policy()).run(present(4))
+    results = {r['guest']['name']: r for r in err.value.details['results']}
+    assert 'refuses snapshots' in results['vm02']['msg'] and results['vm02']['operations'] == []
+    assert all(results[g]['rolled_back'] for g in GUESTS if g != 'vm02')
+    assert not any(backend.snapshots[g] for g in GUESTS)
+    assert backend.groups[0] == 4   # the failed start took its place in the first group
