@@ -129,13 +129,11 @@ def invoke_many(stub: Any, calls: Sequence[Call], width: int,
             return
         try:
             status, body = finish(stub, conn)
+            outcomes[index] = Outcome(result=answer(status, body, calls[index][1]))
         except sdk.NETWORK_ERRORS as exc:
             broke.append(exc)
             outcomes[index] = Outcome(error=exc)
-            return
-        try:
-            outcomes[index] = Outcome(result=answer(status, body, calls[index][1]))
-        except Exception as exc:  # the call's own fault (or an answer nobody could parse)
+        except Exception as exc:  # the call's own fault (or an answer nobody could parse): it was sent
             outcomes[index] = Outcome(error=exc)
 
     for index, (mo, info, args) in enumerate(calls):
