@@ -111,8 +111,8 @@ def test_unreachable_server_is_a_connection_error(vcsim):
 # -- lookups -----------------------------------------------------------------------------------------
 
 class CallCounter:
-    """Counts SOAP calls made through a connected backend's stub, and the property retrievals it sends
-    itself (fast_props)."""
+    """Counts SOAP calls made through a connected backend's stub, and the property retrievals and task
+    starts it sends itself (fast_props, starts)."""
 
     def __init__(self, backend):
         self.calls = []
@@ -134,6 +134,12 @@ class CallCounter:
             self.calls.append('get %s' % info.name)
             return accessor(mo, info, *rest)
         stub.InvokeMethod, stub.InvokeAccessor = method, access
+        together = backend._send_together
+
+        def started(collector, requests):   # the task starts sent together
+            self.calls.extend(info.wsdlName for _mo, info, _args in requests)
+            return together(collector, requests)
+        backend._send_together = started
 
 
 def test_lookups_by_folder_uuid_moid_cost_a_constant_number_of_calls(inventory, backend):

@@ -15,7 +15,9 @@ from typing import Any, Dict, List
 import pytest
 from pyVmomi import SoapAdapter
 
-from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware import VmwareBackend, fast_props, snapshot_records
+from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware import (
+    VmwareBackend, fast_props, snapshot_records, starts,
+)
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware.lease import REGISTRY_FOLDER, moid_lists
 from ansible_collections.savepoint.virt.plugins.module_utils._backends.vmware.session import VmwareSession
 from ansible_collections.savepoint.virt.plugins.module_utils._engine import Request, SnapshotEngine
@@ -50,6 +52,13 @@ class Calls:
         def send(stub, mo, info, args):   # the property retrievals the backend sends itself
             self.methods[info.wsdlName] += 1
             return real_send(stub, mo, info, args)
+        real_together = starts.VmwareStarts._send_together
+
+        def together(backend, collector, requests):   # the task starts sent together
+            for _mo, info, _args in requests:
+                self.methods[info.wsdlName] += 1
+            return real_together(backend, collector, requests)
+        monkeypatch.setattr(starts.VmwareStarts, '_send_together', together)
         monkeypatch.setattr(SoapAdapter.SoapStubAdapter, 'InvokeMethod', invoke)
         monkeypatch.setattr(fast_props.FastCollector, 'send', staticmethod(send))
         monkeypatch.setattr(VmwareSession, '_retrieve', retrieve)

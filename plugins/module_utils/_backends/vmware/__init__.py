@@ -11,8 +11,11 @@ by one.
 The package, one job per file (each builds on the one before):
 
 - ``sdk.py``: pyVmomi imported on first use; vSphere faults and network errors as engine errors
+- ``transport.py``: SOAP requests through pyVmomi's stub, sent and read apart, several under way at once
+- ``fast_props.py``: property retrievals parsed by ElementTree into pyVmomi's objects
 - ``session.py``: connection options, login/logout, fault-mapping calls, property-collector reads
 - ``lookups.py``: guests by name, folder, UUID or moid, one or many at once
+- ``starts.py``: task starts, one at a time or a sliding window's together
 - ``tree.py``: a VM's snapshot tree as records (pure)
 - ``snapshots.py``: capabilities; create/revert/delete tasks and the checks after them
 - ``tasks.py``: the task waiter (stands alone: a property collector and operations)

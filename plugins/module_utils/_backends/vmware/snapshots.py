@@ -6,19 +6,19 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
-from ..._errors import ConnectionFailedError, GuestNotFoundError, ProviderError, SnapshotNotFoundError
+from ..._errors import GuestNotFoundError, ProviderError, SnapshotNotFoundError
 from ..._model import Capabilities, Guest, SnapshotRecord, SnapshotSpec
 from ..._ownership import encode_description, read_description
 from ..._waiting import Operation
 from . import sdk
-from .lookups import VmwareLookups
-from .sdk import CAPABILITY_FLAGS, NETWORK_ERRORS, POWER, fault_message, translate
+from .starts import SoapCall, VmwareStarts
+from .sdk import CAPABILITY_FLAGS, POWER
 from .tree import has_tree, layout_of, power_after_revert, raw_description, snapshot_records
 
 
-class VmwareSnapshots(VmwareLookups):
+class VmwareSnapshots(VmwareStarts):
     """Capabilities and snapshot operations on top of the lookups."""
 
     # -- capabilities ----------------------------------------------------------
@@ -105,32 +105,11 @@ class VmwareSnapshots(VmwareLookups):
         info, layout = self._snapshot_state(guest, fresh=False)
         return snapshot_records(info, layout)
 
-    def _start(self, action: str, guest: Guest, name: str, fn: Callable[[], Any], doing: str) -> Operation:
-        if self._broken is not None:
-            # One dead or frozen server must not cost a network timeout per guest.
-            raise ConnectionFailedError('%s (not started: the connection to vSphere broke earlier in this task: %s)'
-                                        % (doing, self._broken), provider_message=self._broken)
-        try:
-            task = fn()
-        except ConnectionRefusedError as exc:
-            # Refused: the request never reached the server.
-            self._broken = fault_message(exc)
-            raise translate(exc, '%s (not started)' % doing)
-        except NETWORK_ERRORS as exc:
-            # The request may have reached the server before the connection broke.
-            self._broken = fault_message(exc)
-            raise translate(exc, '%s; it may have been started on the server: check the guest before retrying'
-                            % doing)
-        except Exception as exc:  # every fault becomes an engine error
-            raise translate(exc, doing)
-        self._props.pop(guest.id, None)
-        return Operation(action=action, guest=guest, snapshot_name=name, handle=task, id=task._moId)
-
     def start_create(self, guest: Guest, spec: SnapshotSpec) -> Operation:
         vm = guest.handle
         quiesce = spec.quiesce != 'never'
-        op = self._start('create', guest, spec.name, lambda: vm.CreateSnapshot_Task(
-            name=spec.name, description=encode_description(spec.description, spec.marker),
+        op = self._start('create', guest, spec.name, SoapCall(
+            vm, 'CreateSnapshot', name=spec.name, description=encode_description(spec.description, spec.marker),
             memory=bool(spec.memory), quiesce=quiesce),
             "creating snapshot '%s' of guest '%s'" % (spec.name, guest.name))
         op.follow_up = lambda: self._verify_created(op, spec)
@@ -156,8 +135,8 @@ class VmwareSnapshots(VmwareLookups):
         problem = "snapshot '%s' of guest '%s' is not what was asked: %s" % (
             spec.name, guest.name, '; '.join(dropped))
         snap = sdk.vim.vm.Snapshot(moid, self._stub())
-        cleanup = self._start('delete', guest, spec.name, lambda: snap.RemoveSnapshot_Task(
-            removeChildren=False, consolidate=True), '%s; removing it again' % problem)
+        cleanup = self._start('delete', guest, spec.name, SoapCall(snap, 'Remove', removeChildren=False,
+                                                                   consolidate=True), '%s; removing it again' % problem)
 
         def report() -> None:
             raise ProviderError('%s; it was removed again, nothing was kept' % problem)
@@ -167,7 +146,7 @@ class VmwareSnapshots(VmwareLookups):
     def start_revert(self, guest: Guest, snapshot: SnapshotRecord, power_state: str) -> Operation:
         snap = sdk.vim.vm.Snapshot(snapshot.id, self._stub())
         op = self._start('revert', guest, snapshot.name,
-                         lambda: snap.RevertToSnapshot_Task(suppressPowerOn=power_state == 'off'),
+                         SoapCall(snap, 'Revert', suppressPowerOn=power_state == 'off'),
                          "reverting guest '%s' to snapshot '%s'" % (guest.name, snapshot.name))
         want = power_after_revert(snapshot, power_state)
         op.follow_up = lambda: self._enforce_power(guest, want, snapshot.name)
@@ -205,7 +184,7 @@ class VmwareSnapshots(VmwareLookups):
     def start_delete(self, guest: Guest, snapshot: SnapshotRecord, remove_children: bool) -> Operation:
         snap = sdk.vim.vm.Snapshot(snapshot.id, self._stub())
         return self._start('delete', guest, snapshot.name,
-                           lambda: snap.RemoveSnapshot_Task(removeChildren=remove_children, consolidate=True),
+                           SoapCall(snap, 'Remove', removeChildren=remove_children, consolidate=True),
                            "deleting snapshot '%s' of guest '%s'" % (snapshot.name, guest.name))
 
     def start_rename(self, guest: Guest, snapshot: SnapshotRecord, new_name: Optional[str],
