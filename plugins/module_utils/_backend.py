@@ -30,6 +30,10 @@ class SnapshotBackend:
     guest_fields: ClassVar[tuple] = ('name', 'uuid')
     #: whether read_lease/write_lease store a per-guest lease (one run at a time per guest, _locking.py)
     supports_leases: ClassVar[bool] = False
+    #: whether ``start_together`` sends its starts together: the engine then hands over every step a
+    #: sliding window has room for at once (the deadline checked for each before any starts); otherwise
+    #: it starts them one by one, the deadline checked before each (a start may take a while)
+    starts_together: ClassVar[bool] = False
     #: provider-only guest options (module options such as ``moid``, ``server_id``, ``folder``)
     guest_options: ClassVar[tuple] = ()
     #: provider-only create options as argument-spec entries (``include_volumes``); they land in
@@ -133,8 +137,9 @@ class SnapshotBackend:
     def start_together(self, starts: Sequence[Callable[[], Optional[Operation]]]) -> List[Any]:
         """Run the ``starts`` (each one of the ``start_*`` calls above): per start, its Operation (or None),
         or the exception it raised, in their order. The engine hands over every guest a sliding window
-        starts at once; a backend whose provider takes several requests at a time (vSphere) sends them
-        together instead of one round trip after the other. The default runs them one by one."""
+        starts at once (when ``starts_together``); a backend whose provider takes several requests at a
+        time (vSphere) sends them together instead of one round trip after the other. The default runs
+        them one by one."""
         outcomes: List[Any] = []
         for start in starts:
             try:

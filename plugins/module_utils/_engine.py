@@ -249,7 +249,7 @@ class SnapshotEngine(ResultBuilder):
         limit = self._parallel(request)
 
         def start_many(jobs: List[Tuple[GuestPlan, int]]) -> List[Optional[Operation]]:
-            ops = self._start_many(request, jobs)
+            ops = self._start_many(request, jobs, deadline, limit)
             for (plan, _index), op in zip(jobs, ops):
                 if op is not None:
                     plan.operations.append(op)
@@ -270,7 +270,8 @@ class SnapshotEngine(ResultBuilder):
                       # wait: false still waits whenever the window is full, or more than
                       # ``parallel`` guests would be worked on at once
                       wait_for_last=request.wait,
-                      new_round=lambda _index: self.leases.renew(), start_many=start_many)
+                      new_round=lambda _index: self.leases.renew(),
+                      start_many=start_many if self.backend.starts_together else None)
         for plan in active:   # wait: false: what the provider finished (or failed) before returning counts
             if plan.error is None and plan.operations:
                 plan.error = plan.operations[-1].final_error
@@ -319,10 +320,15 @@ class SnapshotEngine(ResultBuilder):
             except Exception as exc:  # pylint: disable=broad-except  # reported per guest, set rolled back
                 plan.error = unexpected_error(exc, "reading back guest '%s'" % plan.guest.name)
 
-    def _start_many(self, request: Request, jobs: List[Tuple[GuestPlan, int]]) -> List[Optional[Operation]]:
+    def _start_many(self, request: Request, jobs: List[Tuple[GuestPlan, int]], deadline: float,
+                    limit: int) -> List[Optional[Operation]]:
         """The steps a sliding window starts at once, handed to the backend together (start_together)."""
-        outcomes = self.backend.start_together([functools.partial(self._start_step, request, plan, index)
-                                                for plan, index in jobs])
+        def step(plan: GuestPlan, index: int) -> Optional[Operation]:
+            if self.policy.clock() >= deadline:   # the starts before it in the group took the time
+                self._not_started(request, plan, index, limit)
+                return None
+            return self._start_step(request, plan, index)
+        outcomes = self.backend.start_together([functools.partial(step, plan, index) for plan, index in jobs])
         return [self._started(request, plan, index, outcome) for (plan, index), outcome in zip(jobs, outcomes)]
 
     def _start_step(self, request: Request, plan: GuestPlan, index: int) -> Operation:
@@ -411,6 +417,9 @@ class SnapshotEngine(ResultBuilder):
         deadline = self.policy.clock() + self.policy.timeout
 
         def remove(plan: GuestPlan) -> Optional[Operation]:
+            if self.policy.clock() >= deadline:   # the starts before it in the group took the time
+                not_started(plan, 0)
+                return None
             snap = find_by_name(self.backend.list_snapshots(plan.guest), request.snapshot_name or '', plan.guest)
             if snap is None:
                 plan.rollback = 'nothing to remove'
@@ -441,7 +450,8 @@ class SnapshotEngine(ResultBuilder):
 
         _window.slide(creates, limit, deadline, self.policy.clock, start,
                       lambda started, until_first: self._wait(started, deadline, until_first),
-                      lambda _plan, _index, _op: True, not_started, start_many=start_many)
+                      lambda _plan, _index, _op: True, not_started,
+                      start_many=start_many if self.backend.starts_together else None)
         for plan, op in ops:
             if op.final_error is not None:
                 plan.rollback = 'FAILED: %s' % op.final_error.msg

@@ -342,6 +342,8 @@ def test_default_wait_until_first_returns_when_one_is_complete_follow_ups_includ
 class GroupingBackend(CountingBackend):
     """Records what the engine hands to start_together; starts of guests in ``refuse`` raise at start."""
 
+    starts_together = True
+
     def __init__(self, refuse=(), **kw) -> None:
         super().__init__(**kw)
         self.groups: List[int] = []
@@ -385,3 +387,31 @@ def test_a_start_that_fails_in_a_group_fails_its_guest_only_and_is_rolled_back_l
     assert all(results[g]['rolled_back'] for g in GUESTS if g != 'vm02')
     assert not any(backend.snapshots[g] for g in GUESTS)
     assert backend.groups[0] == 4   # the failed start took its place in the first group
+
+
+class SlowStartBackend(GroupingBackend):
+    """Each create start takes 10 s of the test's clock (an OpenStack start makes several API calls)."""
+
+    def __init__(self, clock, together: bool) -> None:
+        super().__init__(polls=0)
+        self.clock = clock
+        self.starts_together = together
+
+    def start_create(self, guest, spec):
+        self.clock.now += 10
+        return super().start_create(guest, spec)
+
+
+@pytest.mark.parametrize('together', [False, True])
+def test_no_start_is_made_after_the_deadline_not_even_inside_a_group(together):
+    clock = Clock()
+    backend = SlowStartBackend(clock, together)
+    with pytest.raises(PartialFailureError) as err:
+        SnapshotEngine(backend, wait_policy=policy(timeout=25, clock=clock)).run(present(4, all_or_nothing=False))
+    started = [s.split()[1] for s in backend.starts]
+    assert 1 <= len(started) < 4   # the deadline came inside the first group of 4
+    assert backend.groups == ([4] if together else [1] * len(started))
+    results = {r['guest']['name']: r for r in err.value.details['results']}
+    assert all(results[g]['changed'] is True and 'error' not in results[g] for g in started)
+    for name in GUESTS[len(started):]:
+        assert 'was not started' in results[name]['msg'] and 'parallel=4' in results[name]['msg']

@@ -65,6 +65,8 @@ class _Queued:
 class VmwareStarts(VmwareLookups):
     """``_start`` (every task start goes through it) and ``start_together``."""
 
+    starts_together = True   # a group's calls are only queued by its starts, then sent together
+
     def __init__(self, connection: Dict[str, Any]) -> None:
         super().__init__(connection)
         self._queue: Optional[List[_Queued]] = None   # a list while start_together collects its calls
