@@ -167,30 +167,37 @@ def guard_batch(hosts: Iterable[str], hostvars: Mapping[str, Any]) -> List[Dict[
     points are one all-or-nothing set (guard_revert_together) whatever the guests run on. What
     cannot join -- a second connection of one provider (one task holds one connection per
     provider), or connections giving a shared option two values -- gets a task of its own.
-    Each task: ``provider`` (the task's option; None across providers), ``label``, ``hosts``
-    and ``guests`` in the same order, and ``connection_hosts`` whose savepoint_connection the
-    task's module_defaults unite (the hosts, never the values, so no secret is in the loop item).
+    Hosts whose restore points are named differently (a per-host guard_snapshot_prefix) never
+    share a task: a task gives all its guests one name, and a host must be reverted to the one
+    taken for it. Each task: ``provider`` (the task's option; None across providers), ``label``,
+    ``snapshot_name``, ``hosts`` and ``guests`` in the same order, and ``connection_hosts`` whose
+    savepoint_connection the task's module_defaults unite (the hosts, never the values, so no
+    secret is in the loop item).
     """
     groups: Dict[Any, Dict[str, Any]] = {}
     for host in hosts:
-        target = (hostvars.get(host) or {}).get('__guard_target')
-        if not target or target.get('error') or (hostvars.get(host) or {}).get('__guard_error'):
+        facts = hostvars.get(host) or {}
+        target = facts.get('__guard_target')
+        if not target or target.get('error') or facts.get('__guard_error'):
             continue
-        key = (target['provider'], target['connection_key'])
+        name = facts.get('__guard_snapshot_name')
+        key = (target['provider'], target['connection_key'], name)
         group = groups.setdefault(key, {'provider': target['provider'], 'connection_host': host,
-                                        'hosts': [], 'guests': []})
+                                        'snapshot_name': name, 'hosts': [], 'guests': []})
         group['hosts'].append(host)
         group['guests'].append(target['ref'])
+    # the cross-provider set: the first group of each provider among those named as the first group
     first: Dict[str, Dict[str, Any]] = {}
     for group in groups.values():
-        first.setdefault(group['provider'], group)
+        if group['snapshot_name'] == next(iter(groups.values()))['snapshot_name']:
+            first.setdefault(group['provider'], group)
     joined = list(first.values())
     if len(joined) < 2 or _clash(hostvars, joined):
         joined = []
     tasks: List[Dict[str, Any]] = []
     if joined:
         providers = sorted(g['provider'] for g in joined)
-        tasks.append({'provider': None, 'label': '+'.join(providers),
+        tasks.append({'provider': None, 'label': '+'.join(providers), 'snapshot_name': joined[0]['snapshot_name'],
                       'connection_hosts': [g['connection_host'] for g in joined],
                       'hosts': [h for g in joined for h in g['hosts']],
                       'guests': [dict(ref, provider=g['provider']) for g in joined for ref in g['guests']]})

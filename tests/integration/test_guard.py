@@ -46,7 +46,7 @@ def inventory(tmp_path: Path, guests: List[TinyGuest], extra_hosts: Optional[Dic
     return path
 
 
-def run(tmp_path, guests, playbook='guard.yml', check=False, extra_hosts=None, **extra):
+def run(tmp_path, guests, playbook='guard.yml', check=False, extra_hosts=None, env=None, **extra):
     extra_vars = {'guard_change_tasks': str(HERE / 'change.yml'), 'guard_test_helper': str(HERE / 'disk.py'),
                   'guard_health_checks': [{'command': '%s %s healthy {{ inventory_hostname }}'
                                            % (sys.executable, HERE / 'disk.py'), 'retries': 1, 'delay': 1}]}
@@ -55,7 +55,7 @@ def run(tmp_path, guests, playbook='guard.yml', check=False, extra_hosts=None, *
         else str(HERE / playbook)
     return run_playbook(book, extra_vars, check=check,  # type: ignore[arg-type]
                         env={'ANSIBLE_INVENTORY': str(inventory(tmp_path, guests, extra_hosts)),
-                             'ANSIBLE_SHOW_CUSTOM_STATS': 'true'})
+                             'ANSIBLE_SHOW_CUSTOM_STATS': 'true', **(env or {})})
 
 
 def outcomes(result) -> Dict[str, Dict[str, Any]]:
@@ -115,6 +115,24 @@ def test_rollout_in_batches_reverts_only_the_broken_host(tmp_path, guests):
     assert len(bulk) == 2 and [len(t['result']['results']) for t in bulk] == [1, 1]
     assert [len(t['result']['results'][0]['results']) for t in bulk] == [2, 1]
 
+
+
+def test_one_restore_point_name_for_the_run_even_when_its_hosts_are_set_up_seconds_apart(tmp_path, guests):
+    """The run id was templated on each host with now(): hosts set up on either side of a second
+    boundary got two names, the batch's one take used the first host's for both guests, and the
+    other host was reverted to a snapshot that did not exist -- its restore point left behind (CI,
+    1 run in 4 under load). One fork and a connection that takes over a second to work out make
+    the hosts' set-up seconds apart, every time."""
+    good, bad = guests(2)
+    slow = {'savepoint_connection': {'uri': "qemu:///system{{ lookup('ansible.builtin.pipe', 'sleep 1.1') }}"}}
+    result = run(tmp_path, [good, bad], extra_hosts={good.name: slow, bad.name: slow},
+                 env={'ANSIBLE_FORKS': '1'}, guard_test_break=[bad.name])
+    stats = outcomes(result)
+    assert {h: s['outcome'] for h, s in stats.items()} == {good.name: 'succeeded', bad.name: 'reverted'}, \
+        [s['msg'] for s in stats.values()]
+    assert stats[good.name]['snapshot'] == stats[bad.name]['snapshot']
+    assert bad.has_pattern(BEFORE) and good.has_pattern(GOOD)
+    assert [snapshots(g) for g in (good, bad)] == [[], []]
 
 def test_revert_together_reverts_the_whole_batch(tmp_path, guests):
     app, db = guests(2)

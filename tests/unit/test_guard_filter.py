@@ -122,6 +122,16 @@ def test_connections_giving_a_shared_option_two_values_are_not_joined():
     assert [g['provider'] for g in guard_batch(['v', 'o'], hostvars)] == [None]
 
 
+def test_each_task_names_its_restore_points_and_hosts_named_differently_never_share_one():
+    hostvars = _hostvars()
+    for host in hostvars:
+        hostvars[host]['__guard_snapshot_name'] = 'sp-T1'
+    hostvars['b']['__guard_snapshot_name'] = 'other-T1'  # a per-host guard_snapshot_prefix
+    groups = guard_batch(['a', 'b', 'c', 'd'], hostvars)
+    assert [(g['provider'], g['snapshot_name'], g['hosts']) for g in groups] == [
+        (None, 'sp-T1', ['a', 'c']), ('libvirt', 'other-T1', ['b']), ('libvirt', 'sp-T1', ['d'])]
+
+
 def _bulk(actions, failed=False, msg='ok', rolled_back=False):
     entries = []
     for name, action in actions:
