@@ -61,13 +61,14 @@ matrix: $(STAMP)
 docs: $(STAMP)
 	$(PY) tests/scripts/docs.py
 
-# Everything; pytest's summary line is the last thing printed.
+# Everything; pytest prints its 40 slowest steps (to keep make test within its budget), then its
+# summary line, the last thing printed.
 test: $(STAMP)
 	bash tests/scripts/lint.sh
 	bash tests/scripts/sanity.sh
 	$(PY) tests/scripts/docs.py
 	bash tests/scripts/matrix.sh
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=40
 
 bench: $(STAMP)
 	$(PY) benchmarks/libvirt_overhead.py
