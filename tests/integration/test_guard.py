@@ -116,7 +116,6 @@ def test_rollout_in_batches_reverts_only_the_broken_host(tmp_path, guests):
     assert [len(t['result']['results'][0]['results']) for t in bulk] == [2, 1]
 
 
-
 def test_one_restore_point_name_for_the_run_even_when_its_hosts_are_set_up_seconds_apart(tmp_path, guests):
     """The run id was templated on each host with now(): hosts set up on either side of a second
     boundary got two names, the batch's one take used the first host's for both guests, and the
@@ -133,6 +132,7 @@ def test_one_restore_point_name_for_the_run_even_when_its_hosts_are_set_up_secon
     assert stats[good.name]['snapshot'] == stats[bad.name]['snapshot']
     assert bad.has_pattern(BEFORE) and good.has_pattern(GOOD)
     assert [snapshots(g) for g in (good, bad)] == [[], []]
+
 
 def test_revert_together_reverts_the_whole_batch(tmp_path, guests):
     app, db = guests(2)
